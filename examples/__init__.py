@@ -1,0 +1,1 @@
+"""Data shipped inside the saikit package (read through importlib.resources)."""

@@ -1,0 +1,1 @@
+"""Exports: reports, register tables, BOM, GraphML, OSCAL."""

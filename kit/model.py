@@ -1,0 +1,463 @@
+"""The system file: pydantic models for system.yaml and the loader that checks them.
+
+The models are the one source of the schema: `saikit schema` prints the JSON Schema made from
+them, and their errors become located messages (file, line, YAML path, nearest valid name).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections import Counter
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from . import yamlio
+from .errors import InputError, Problem, did_you_mean, format_path
+
+Slug = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z0-9][a-z0-9_.-]{0,79}$",
+        description="lower-case letters, digits, '-', '_' and '.'; at most 80 characters",
+    ),
+]
+Text = Annotated[str, Field(max_length=4000)]
+
+AssetType = Literal[
+    "dataset",
+    "model",
+    "prompt",
+    "vector_store",
+    "api",
+    "application",
+    "tool",
+    "agent",
+    "infrastructure",
+    "log_store",
+    "third_party_component",
+    "user_group",
+]
+FlowKind = Literal[
+    "trains",
+    "fine_tunes",
+    "indexes",
+    "retrieves",
+    "prompts",
+    "serves",
+    "invokes",
+    "writes",
+    "logs_to",
+    "depends_on",
+]
+Role = Literal["developer", "system_operator", "data_custodian"]
+Band = Literal["low", "medium", "high", "critical"]
+Modality = Literal["text", "image", "audio", "video", "code", "tabular", "embedding"]
+
+ASSET_TYPES: tuple[str, ...] = AssetType.__args__
+FLOW_KINDS: tuple[str, ...] = FlowKind.__args__
+
+_DATA = {"dataset", "vector_store", "log_store"}
+_ACTORS = {"application", "agent", "api", "tool", "model"}
+_ANY = set(ASSET_TYPES)
+# Which asset types each flow kind may join, written `from` → `to`. A flow points the way data
+# and influence move (a poisoned dataset reaches the model it trains), except depends_on, which
+# reads as written: `from` depends on `to`.
+FLOW_RULES: dict[str, tuple[set[str], set[str]]] = {
+    "trains": ({"dataset", "vector_store", "log_store"}, {"model"}),
+    "fine_tunes": ({"dataset", "model", "log_store"}, {"model"}),
+    "indexes": ({"dataset", "log_store", "api", "tool", "third_party_component"}, {"vector_store"}),
+    "retrieves": (
+        _DATA | {"api", "tool", "third_party_component", "application", "model"},
+        {"application", "agent", "model", "api", "tool"},
+    ),
+    "prompts": (
+        {"prompt", "user_group", "application", "agent", "api", "tool"},
+        {"model", "agent", "application", "api", "third_party_component"},
+    ),
+    "serves": (
+        {"model", "api", "application", "agent", "third_party_component", "tool"},
+        {"api", "application", "agent", "user_group", "third_party_component"},
+    ),
+    "invokes": (
+        {"agent", "application", "model", "api", "tool", "user_group"},
+        {"tool", "api", "agent", "third_party_component", "application", "model"},
+    ),
+    "writes": (_ACTORS | {"user_group"}, _DATA | {"prompt"}),
+    "logs_to": (_ANY - {"log_store", "user_group"}, {"log_store"}),
+    "depends_on": (_ANY - {"user_group"}, _ANY - {"user_group"}),
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Provenance(_Strict):
+    """Where a public or third-party artefact came from (5.2.4-2.1)."""
+
+    url: Annotated[str, Field(max_length=2000)] = Field(description="where it was obtained")
+    retrieved: dt.date | None = Field(None, description="when it was obtained")
+    licence: str | None = None
+
+
+class DueDiligence(_Strict):
+    """A supplier assessment for an external component or provider (5.1.2-4, 5.1.2-7)."""
+
+    date: dt.date
+    evidence: Text
+    by: str | None = None
+
+
+class System(_Strict):
+    """The AI system as a whole: why it exists, who runs it, how much risk it may carry."""
+
+    id: Slug
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    purpose: Text = Field(description="what the system is for, in a sentence or two")
+    business_requirement: Text | None = Field(
+        None, description="the business need or problem it answers (5.1.2-1)"
+    )
+    ai_type: Literal["predictive", "generative", "agentic"]
+    roles: list[Role] = Field(min_length=1, description="stakeholder roles your organisation holds")
+    risk_appetite: Band = Field(
+        "medium", description="the highest residual risk band accepted without a decision"
+    )
+    review_interval_days: Annotated[int, Field(ge=1, le=3650)] = 365
+    owner: str | None = None
+    prohibited_uses: list[Text] = Field(default_factory=list)
+    human_oversight: Text | None = Field(None, description="how people oversee outputs (5.1.4)")
+    decisions_file: str | None = Field(None, description="YAML file of decisions, beside this one")
+
+
+class Asset(_Strict):
+    """One node of the inventory: data, a model, a prompt, a service, a tool, people."""
+
+    id: Slug
+    type: AssetType
+    name: str | None = None
+    description: Text | None = None
+    owner: str | None = None
+    custodian: str | None = Field(None, description="who controls the data's permissions")
+    version: Annotated[str, Field(max_length=100)] | None = None
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+    artifact: Annotated[str, Field(max_length=1000)] | None = Field(
+        None, description="path of the artefact file, relative to the system file"
+    )
+    format: str | None = Field(None, description="artefact format, e.g. safetensors, pickle, onnx")
+    source: Literal["internal", "public", "third_party"] = "internal"
+    provider: str | None = None
+    provenance: Provenance | None = None
+    due_diligence: DueDiligence | None = None
+    sensitivity: Literal["public", "internal", "confidential", "personal", "special_category"] = (
+        "internal"
+    )
+    environment: Literal["development", "staging", "production"] = "production"
+    exposure: Literal["internal", "partner", "public"] = "internal"
+    criticality: Literal["low", "medium", "high"] = "medium"
+    modalities_offered: list[Modality] = Field(default_factory=list)
+    modalities_used: list[Modality] = Field(default_factory=list)
+    outputs: list[
+        Literal["label", "score", "probabilities", "text", "embedding", "code", "action", "image"]
+    ] = Field(default_factory=list, description="what the asset returns to its callers")
+    authentication: Literal["none", "api_key", "oauth", "mtls", "sso"] | None = None
+    rate_limit_per_minute: Annotated[int, Field(ge=1)] | None = None
+    permissions: list[Annotated[str, Field(pattern=r"^[a-z0-9_.*-]+$")]] = Field(
+        default_factory=list, description="permissions granted to this asset on other systems"
+    )
+    human_approval: bool = Field(False, description="a person approves its actions before they run")
+    status: Literal["active", "retired"] = "active"
+    disposal: Text | None = Field(None, description="how a retired asset's data was disposed of")
+    tags: list[Slug] = Field(default_factory=list)
+
+
+class Flow(_Strict):
+    """A typed edge: `from` feeds `to` (depends_on reads as written)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    source: Slug = Field(alias="from")
+    target: Slug = Field(alias="to")
+    kind: FlowKind
+    permissions: list[Annotated[str, Field(pattern=r"^[a-z0-9_.*-]+$")]] = Field(
+        default_factory=list, description="permissions this flow needs"
+    )
+    crosses_boundary: bool = False
+    authenticated: bool = True
+    encrypted: bool = True
+    description: Text | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.source}-{self.kind}->{self.target}"
+
+
+class ControlUse(_Strict):
+    """A control from the library applied to some assets."""
+
+    control: Slug
+    assets: list[Slug] = Field(min_length=1)
+    status: Literal["implemented", "planned"]
+    evidence: Text | None = None
+    owner: str | None = None
+
+
+class Attestation(_Strict):
+    """Evidence for a provision that no model can show."""
+
+    provision: Annotated[str, Field(pattern=r"^5\.\d\.\d-\d+(\.\d+)?$")]
+    status: Literal["met", "partial", "not_met", "not_applicable"]
+    evidence: Text | None = None
+    owner: str | None = None
+    date: dt.date
+    role: Role | None = None
+    note: Text | None = None
+
+
+class Decision(_Strict):
+    """The treatment chosen for one finding, kept apart from the system's facts."""
+
+    finding: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*@[a-z0-9][a-z0-9_.-]*$")]
+    status: Literal["open", "mitigating", "accepted", "transferred", "avoided", "false_positive"]
+    justification: Text | None = None
+    owner: str | None = None
+    date: dt.date | None = None
+    review_by: dt.date | None = None
+
+
+class SystemModel(_Strict):
+    """One AI system: the whole of system.yaml."""
+
+    system: System
+    assets: list[Asset] = Field(min_length=1)
+    flows: list[Flow] = Field(default_factory=list)
+    controls: list[ControlUse] = Field(default_factory=list)
+    attestations: list[Attestation] = Field(default_factory=list)
+    decisions: list[Decision] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references(self) -> SystemModel:
+        problems = list(reference_problems(self))
+        if problems:
+            raise ValueError(problems)
+        return self
+
+    @cached_property
+    def asset_by_id(self) -> dict[str, Asset]:
+        return {a.id: a for a in self.assets}
+
+
+def reference_problems(model: SystemModel):
+    """Yield (path, message) for every broken reference between sections."""
+    seen: dict[str, int] = {}
+    for i, asset in enumerate(model.assets):
+        if asset.id in seen:
+            yield ("assets", i, "id"), f"duplicate asset id '{asset.id}' (also assets[{seen[asset.id]}])"
+        seen.setdefault(asset.id, i)
+    ids = seen.keys()
+    types = {a.id: a.type for a in model.assets}
+    for i, flow in enumerate(model.flows):
+        for end in ("from", "to"):
+            ref = flow.source if end == "from" else flow.target
+            if ref not in ids:
+                yield ("flows", i, end), f"unknown asset '{ref}'{did_you_mean(ref, ids)}"
+        if flow.source in ids and flow.target in ids:
+            if flow.source == flow.target:
+                yield ("flows", i), f"flow from '{flow.source}' to itself"
+                continue
+            sources, targets = FLOW_RULES[flow.kind]
+            s, t = types[flow.source], types[flow.target]
+            if s not in sources or t not in targets:
+                yield ("flows", i, "kind"), (
+                    f"a {s} cannot '{flow.kind}' a {t}; '{flow.kind}' goes from "
+                    f"{' / '.join(sorted(sources))} to {' / '.join(sorted(targets))}"
+                )
+    for i, use in enumerate(model.controls):
+        for j, ref in enumerate(use.assets):
+            if ref not in ids:
+                yield ("controls", i, "assets", j), f"unknown asset '{ref}'{did_you_mean(ref, ids)}"
+    seen_findings: dict[str, int] = {}
+    for i, decision in enumerate(model.decisions):
+        if decision.finding in seen_findings:
+            yield ("decisions", i, "finding"), (
+                f"second decision for '{decision.finding}' (also decisions[{seen_findings[decision.finding]}])"
+            )
+        seen_findings.setdefault(decision.finding, i)
+
+
+def load_system(
+    path: str | os.PathLike,
+    *,
+    controls: set[str] | None = None,
+    provisions: set[str] | None = None,
+) -> SystemModel:
+    """Load and check a system file (and its decisions file); raise InputError listing every problem.
+
+    `controls` and `provisions`, when given, are the valid control and provision IDs: references to
+    others are reported with the nearest valid name.
+    """
+    doc = yamlio.load_file(path)
+    if not isinstance(doc.data, dict):
+        raise InputError([Problem(doc.file, doc.line(()), "", _not_mapping(doc.data))])
+    data = dict(doc.data)
+    decision_doc = None
+    system = data.get("system")
+    decisions_file = system.get("decisions_file") if isinstance(system, dict) else None
+    if isinstance(decisions_file, str) and decisions_file:
+        decision_doc = _load_decisions(Path(path).parent, decisions_file, doc)
+        data["decisions"] = list(data.get("decisions") or []) + decision_doc.data["decisions"]
+    try:
+        model = SystemModel.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(_problems(exc, doc, decision_doc)) from None
+    extra = list(_library_problems(model, controls, provisions))
+    if extra:
+        raise InputError(_locate(path_msg, doc, decision_doc, model) for path_msg in extra)
+    return model
+
+
+def _library_problems(model: SystemModel, controls, provisions):
+    if controls is not None:
+        for i, use in enumerate(model.controls):
+            if use.control not in controls:
+                yield ("controls", i, "control"), (
+                    f"unknown control '{use.control}'{did_you_mean(use.control, controls)}"
+                )
+    if provisions is not None:
+        for i, att in enumerate(model.attestations):
+            if att.provision not in provisions:
+                yield ("attestations", i, "provision"), (
+                    f"unknown provision '{att.provision}'{did_you_mean(att.provision, provisions)}"
+                )
+
+
+def _load_decisions(base: Path, name: str, doc: yamlio.Document) -> yamlio.Document:
+    line = doc.line(("system", "decisions_file"))
+    target = (base / name).resolve()
+    if Path(name).is_absolute() or not target.is_relative_to(base.resolve()):
+        raise InputError(
+            [Problem(doc.file, line, "system.decisions_file", "must name a file beside the system file")]
+        )
+    if not target.exists():
+        raise InputError(
+            [Problem(doc.file, line, "system.decisions_file", f"file not found: {name}")]
+        )
+    dec = yamlio.load_file(target)
+    if not isinstance(dec.data, dict) or not isinstance(dec.data.get("decisions"), list):
+        raise InputError(
+            [Problem(dec.file, dec.line(()), "", "expected a mapping with a 'decisions' list")]
+        )
+    unknown = [k for k in dec.data if k != "decisions"]
+    if unknown:
+        raise InputError(
+            [Problem(dec.file, dec.line((unknown[0],)), str(unknown[0]), "unknown field; expected 'decisions'")]
+        )
+    return dec
+
+
+def _not_mapping(data: Any) -> str:
+    kind = type(data).__name__ if data is not None else "nothing"
+    return f"the top level must be a mapping with 'system' and 'assets'; found {kind}"
+
+
+def _locate(path_msg, doc, decision_doc, model=None) -> Problem:
+    path, message = path_msg
+    path = tuple(path)
+    if decision_doc is not None and path[:1] == ("decisions",):
+        inline = len(doc.data.get("decisions") or []) if isinstance(doc.data, dict) else 0
+        if len(path) > 1 and isinstance(path[1], int) and path[1] >= inline:
+            inner = ("decisions", path[1] - inline) + path[2:]
+            return Problem(decision_doc.file, decision_doc.line(inner), format_path(inner), message)
+    return Problem(doc.file, doc.line(path), format_path(path), message)
+
+
+def _problems(exc: ValidationError, doc, decision_doc) -> list[Problem]:
+    out: list[Problem] = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(_alias(p) for p in err["loc"])
+        if err["type"] == "value_error" and isinstance(err.get("ctx", {}).get("error"), ValueError):
+            inner = err["ctx"]["error"].args[0]
+            if isinstance(inner, list):
+                out.extend(_locate(pm, doc, decision_doc) for pm in inner)
+                continue
+        out.append(_locate((loc, _message(err, loc)), doc, decision_doc))
+    return sorted(set(out), key=lambda p: (p.file, p.line or 0, p.path))
+
+
+def _alias(part):
+    return {"source": "from", "target": "to"}.get(part, part) if isinstance(part, str) else part
+
+
+def _message(err: dict, loc: tuple) -> str:
+    kind, value = err["type"], err.get("input")
+    if kind == "extra_forbidden":
+        fields = _fields_at(loc[:-1])
+        return f"unknown field '{loc[-1]}'{did_you_mean(str(loc[-1]), fields)}; expected one of: {', '.join(fields)}"
+    if kind == "literal_error":
+        choices = [c.strip(" '") for c in err["ctx"]["expected"].replace(" or ", ", ").split(",")]
+        return f"'{value}' is not allowed{did_you_mean(str(value), choices)}; expected one of: {', '.join(choices)}"
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "string_pattern_mismatch":
+        return f"{value!r} does not match the expected form {err['ctx']['pattern']}"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"expected a mapping, got {_kind(value)}"
+    if kind == "list_type":
+        return f"expected a list, got {_kind(value)}"
+    if kind.startswith(("int_", "float_", "bool_", "string_type", "date_")):
+        return f"{err['msg'].lower()}, got {_kind(value)} {value!r}" if value is not None else err["msg"].lower()
+    return err["msg"]
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "text", bool: "true/false", type(None): "nothing"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _fields_at(loc: tuple) -> list[str]:
+    """The valid field names at a location in the system file."""
+    model: type[BaseModel] = SystemModel
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        info = model.model_fields.get(part) or next(
+            (f for f in model.model_fields.values() if f.alias == part), None
+        )
+        if info is None:
+            return []
+        model = _model_in(info.annotation) or model
+    return [f.alias or n for n, f in model.model_fields.items()]
+
+
+def _model_in(annotation) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found:
+            return found
+    return None
+
+
+def json_schema() -> dict:
+    """The JSON Schema of system.yaml, generated from the models."""
+    schema = SystemModel.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "saikit system file"
+    return schema
+
+
+def summary(model: SystemModel) -> dict[str, Any]:
+    """Counts for a short report: assets by type, flows, controls, attestations, decisions."""
+    return {
+        "system": model.system.name,
+        "assets": dict(sorted(Counter(a.type for a in model.assets).items())),
+        "flows": len(model.flows),
+        "controls": len(model.controls),
+        "attestations": len(model.attestations),
+        "decisions": len(model.decisions),
+    }

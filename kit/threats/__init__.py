@@ -1,0 +1,1 @@
+"""Threat library, condition language and the engine that turns them into findings."""
