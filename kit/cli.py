@@ -45,6 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     c = command("check", cmd_check, "validate a system file and summarise it")
     _system_arg(c)
     _library_arg(c)
+    c = command("threats", cmd_threats, "print the risk register, highest residual risk first")
+    _system_arg(c)
+    _library_arg(c)
+    c.add_argument("--all", action="store_true", help="show every finding, not the top 25")
     command("schema", cmd_schema, "print the JSON Schema of system files")
     c = command("init", cmd_init, "write a commented starter system file")
     c.add_argument("--template", required=True, help="starter name (see --list)")
@@ -72,15 +76,9 @@ def system_path(args) -> Path:
 
 def load(args):
     """Load the system named on the command line, checked against the library and catalogue."""
-    from .catalogue import load_catalogue
-    from .model import load_system
-    from .threats.library import load_library
+    from .inputs import load_checked
 
-    library = load_library(getattr(args, "library", []))
-    model = load_system(
-        system_path(args), controls=set(library.controls), provisions=set(load_catalogue().ids)
-    )
-    return model, library
+    return load_checked(system_path(args), getattr(args, "library", []))
 
 
 def cmd_check(args) -> int:
@@ -116,3 +114,33 @@ def cmd_init(args) -> int:
     target.write_text(available[args.template].read_text(encoding="utf-8"), encoding="utf-8")
     print(f"wrote {target} from the '{args.template}' starter; next: saikit check {target}")
     return 0
+
+
+def cmd_threats(args) -> int:
+    from .analysis import analyse_model
+
+    model, library = load(args)
+    result = analyse_model(model, library)
+    reg = result.register
+    shown = reg if args.all else reg.head(25)
+    print(f"{model.system.name}: {len(reg)} findings, risk appetite {model.system.risk_appetite}")
+    print(table(shown, ["residual_band", "residual_score", "inherent_score", "finding_id", "treatment"],
+                ["residual", "score", "inherent", "finding", "treatment"]))
+    if len(shown) < len(reg):
+        print(f"... {len(reg) - len(shown)} more (--all)")
+    for d in result.assessment.stale_decisions:
+        print(f"note: decision for '{d.finding}' matches no finding raised now; review or remove it")
+    for fid in result.assessment.overdue_reviews:
+        print(f"note: accepted risk '{fid}' is past its review date")
+    actions = int((reg["treatment"] == "action required").sum()) if len(reg) else 0
+    print(f"{actions} finding(s) above the appetite need a decision")
+    return 0
+
+
+def table(df, columns: list[str], headers: list[str]) -> str:
+    """A plain fixed-width text table of some columns of a DataFrame."""
+    rows = [headers] + [[str(v) for v in r] for r in df[columns].itertuples(index=False)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(columns))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -1,0 +1,208 @@
+"""Risk: inherent and residual scores, treatment against the appetite, decisions, the register.
+
+Inherent risk is likelihood × impact on 5 × 5 scales after the threat's factors; implemented
+controls on the finding's asset (or on any asset its evidence names) lower likelihood or impact
+by the effect the threat declares, giving residual risk.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from .graph import AssetGraph
+from .model import Decision, SystemModel
+from .threats.engine import Match
+from .threats.library import Library
+
+BANDS = ("low", "medium", "high", "critical")
+SEVERITY = {band: i + 1 for i, band in enumerate(BANDS)}
+
+
+def band(score: int) -> str:
+    """The band of a 1..25 score: low ≤ 4 < medium ≤ 9 < high ≤ 16 < critical."""
+    if score <= 4:
+        return "low"
+    if score <= 9:
+        return "medium"
+    if score <= 16:
+        return "high"
+    return "critical"
+
+
+def _clamp(x: int) -> int:
+    return max(1, min(5, x))
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A scored threat on one asset, with its treatment."""
+
+    match: Match
+    likelihood: int
+    impact: int
+    residual_likelihood: int
+    residual_impact: int
+    controls_implemented: tuple[str, ...]
+    controls_planned: tuple[str, ...]
+    controls_missing: tuple[str, ...]
+    decision: Decision | None
+    treatment: str
+
+    @property
+    def id(self) -> str:
+        return self.match.id
+
+    @property
+    def score(self) -> int:
+        return self.likelihood * self.impact
+
+    @property
+    def residual_score(self) -> int:
+        return self.residual_likelihood * self.residual_impact
+
+
+@dataclass
+class Assessment:
+    """Findings of one system plus the decisions that no longer match a finding."""
+
+    findings: list[Finding]
+    stale_decisions: list[Decision] = field(default_factory=list)
+    overdue_reviews: list[str] = field(default_factory=list)
+
+
+def assess(
+    graph: AssetGraph, library: Library, matches: list[Match], today: dt.date | None = None
+) -> Assessment:
+    """Score every match, apply controls and decisions, and decide each finding's treatment."""
+    model = graph.model
+    today = today or dt.date.today()
+    applied: dict[str, dict[str, str]] = {}  # asset → control → status
+    for use in model.controls:
+        for asset in use.assets:
+            current = applied.setdefault(asset, {})
+            if current.get(use.control) != "implemented":
+                current[use.control] = use.status
+    decisions = {d.finding: d for d in model.decisions}
+    appetite = SEVERITY[model.system.risk_appetite]
+    findings: list[Finding] = []
+    for m in matches:
+        t = m.threat
+        lk = _clamp(t.likelihood + sum(f.likelihood for f in m.factors))
+        im = _clamp(t.impact + sum(f.impact for f in m.factors))
+        related = m.related_assets
+        implemented, planned, missing = [], [], []
+        dl = di = 0
+        for mit in t.controls:
+            statuses = {applied.get(a, {}).get(mit.control) for a in related}
+            if "implemented" in statuses:
+                implemented.append(mit.control)
+                dl += mit.likelihood
+                di += mit.impact
+            elif "planned" in statuses:
+                planned.append(mit.control)
+            else:
+                missing.append(mit.control)
+        rl, ri = _clamp(lk + dl), _clamp(im + di)
+        decision = decisions.get(m.id)
+        findings.append(
+            Finding(
+                m, lk, im, rl, ri, tuple(implemented), tuple(planned), tuple(missing), decision,
+                _treatment(SEVERITY[band(rl * ri)], appetite, decision, today),
+            )
+        )
+    raised = {f.id for f in findings}
+    stale = [d for d in model.decisions if d.finding not in raised]
+    overdue = [f.id for f in findings if f.treatment == "review overdue"]
+    findings.sort(key=lambda f: (-f.residual_score, -f.score, f.id))
+    return Assessment(findings, stale, overdue)
+
+
+def _treatment(severity: int, appetite: int, decision: Decision | None, today: dt.date) -> str:
+    """What the finding needs now, in the register's words."""
+    if decision is not None and decision.status != "open":
+        if decision.review_by is not None and decision.review_by < today:
+            return "review overdue"
+        return {
+            "accepted": "accepted",
+            "transferred": "transferred",
+            "avoided": "avoided",
+            "false_positive": "false positive",
+            "mitigating": "mitigating",
+        }[decision.status]
+    return "action required" if severity > appetite else "within appetite"
+
+
+REGISTER_COLUMNS = {
+    "finding_id": "stable ID: <threat-id>@<asset-id>",
+    "threat_id": "threat library ID",
+    "threat": "threat name",
+    "category": "integrity, confidentiality, privacy, availability, misuse or supply_chain",
+    "asset_id": "the asset the finding attaches to",
+    "asset_type": "its type",
+    "inherent_likelihood": "1-5 after factors",
+    "inherent_impact": "1-5 after factors",
+    "inherent_score": "likelihood × impact, 1-25",
+    "inherent_band": "low / medium / high / critical",
+    "inherent_severity": "the band as 1-4, for sorting",
+    "residual_likelihood": "1-5 after implemented controls",
+    "residual_impact": "1-5 after implemented controls",
+    "residual_score": "1-25",
+    "residual_band": "low / medium / high / critical",
+    "residual_severity": "the band as 1-4, for sorting",
+    "treatment": "action required, within appetite, accepted, mitigating, transferred, avoided, "
+    "false positive or review overdue",
+    "decision": "the recorded decision's status, if any",
+    "decision_owner": "who owns the decision",
+    "review_by": "when an accepted risk must be reviewed",
+    "justification": "why the decision was taken",
+    "controls_implemented": "mitigating controls in place",
+    "controls_planned": "mitigating controls planned",
+    "controls_missing": "mitigating controls not applied",
+    "factors": "circumstances that raised or lowered the base scores",
+    "explanation": "the assets and flows that made the threat apply",
+    "provisions": "ETSI TS 104 223 provisions the threat bears on",
+    "references": "MITRE ATLAS / OWASP / NIST entries, with edition",
+}
+
+
+def register(assessment: Assessment, model: SystemModel):
+    """The risk register as a pandas DataFrame: one row per finding, highest residual first."""
+    import pandas as pd
+
+    rows = []
+    for f in assessment.findings:
+        t, a, d = f.match.threat, model.asset_by_id[f.match.asset_id], f.decision
+        rows.append(
+            {
+                "finding_id": f.id,
+                "threat_id": t.id,
+                "threat": t.name,
+                "category": t.category,
+                "asset_id": a.id,
+                "asset_type": a.type,
+                "inherent_likelihood": f.likelihood,
+                "inherent_impact": f.impact,
+                "inherent_score": f.score,
+                "inherent_band": band(f.score),
+                "inherent_severity": SEVERITY[band(f.score)],
+                "residual_likelihood": f.residual_likelihood,
+                "residual_impact": f.residual_impact,
+                "residual_score": f.residual_score,
+                "residual_band": band(f.residual_score),
+                "residual_severity": SEVERITY[band(f.residual_score)],
+                "treatment": f.treatment,
+                "decision": d.status if d else "",
+                "decision_owner": (d.owner or "") if d else "",
+                "review_by": d.review_by.isoformat() if d and d.review_by else "",
+                "justification": (d.justification or "") if d else "",
+                "controls_implemented": ", ".join(f.controls_implemented),
+                "controls_planned": ", ".join(f.controls_planned),
+                "controls_missing": ", ".join(f.controls_missing),
+                "factors": "; ".join(x.reason for x in f.match.factors),
+                "explanation": f.match.explanation,
+                "provisions": ", ".join(t.provisions),
+                "references": ", ".join(f"{r.id} ({r.taxonomy} {r.edition})" for r in t.references),
+            }
+        )
+    return pd.DataFrame(rows, columns=list(REGISTER_COLUMNS))
