@@ -49,6 +49,25 @@ def _parser() -> argparse.ArgumentParser:
     _system_arg(c)
     _library_arg(c)
     c.add_argument("--all", action="store_true", help="show every finding, not the top 25")
+    c = command("run", cmd_run, "run the workbook with papermill; only what the changes make stale")
+    _system_arg(c)
+    _library_arg(c)
+    _out_arg(c)
+    c.add_argument("--jobs", type=int, default=2, help="notebooks run at once (default 2)")
+    c.add_argument("--force", action="store_true", help="run every notebook even if unchanged")
+    c.add_argument("--timeout", type=int, default=600, help="seconds a notebook cell may take")
+    c = command("runs", cmd_runs, "list the runs of a system")
+    _system_arg(c)
+    _out_arg(c)
+    c = command("diff", cmd_diff, "what changed in the risk picture between two runs")
+    c.add_argument("a", nargs="?", help="older run (default: the one before B)")
+    c.add_argument("b", nargs="?", help="newer run (default: the latest)")
+    c.add_argument("--system", help="system file (default: the bundled example)")
+    _out_arg(c)
+    c = command("audit", cmd_audit, "verify the hash-chained audit trail")
+    c.add_argument("action", choices=["verify", "show"])
+    _system_arg(c)
+    _out_arg(c)
     command("schema", cmd_schema, "print the JSON Schema of system files")
     c = command("init", cmd_init, "write a commented starter system file")
     c.add_argument("--template", required=True, help="starter name (see --list)")
@@ -59,6 +78,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def _system_arg(c: argparse.ArgumentParser) -> None:
     c.add_argument("system", nargs="?", help="system file (default: the bundled support-assistant)")
+
+
+def _out_arg(c: argparse.ArgumentParser) -> None:
+    c.add_argument("--out", metavar="DIR", help="run store (default: ./runs/<system id>)")
 
 
 def _library_arg(c: argparse.ArgumentParser) -> None:
@@ -144,3 +167,91 @@ def table(df, columns: list[str], headers: list[str]) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def _store(args, system_arg: str = "system"):
+    from .model import load_system
+    from .runner import Store, default_store
+
+    if args.out:
+        return Store(Path(args.out))
+    path = getattr(args, system_arg, None)
+    from .resources import default_system
+
+    return default_store(load_system(Path(path) if path else default_system()), None)
+
+
+def cmd_run(args) -> int:
+    from .runner import progress_printer, run
+
+    result = run(system_path(args), out=args.out, jobs=args.jobs, force=args.force,
+                 library_dirs=args.library, progress=progress_printer(), timeout=args.timeout)
+    if result.status == "up to date":
+        print(f"up to date: nothing changed since run {result.run_dir.name}; no notebook executed")
+        return 0
+    for change in result.changes[:20]:
+        print(f"  change: {change}")
+    if result.status == "failed":
+        for f in result.failures:
+            print(f"error: notebook {f.name} failed at {f.error}", file=sys.stderr)
+        print(f"run failed; the executed notebooks are in {result.run_dir}; latest is unchanged",
+              file=sys.stderr)
+        return 1
+    print(f"published {result.run_dir} (ran {len(result.ran)}, reused {len(result.skipped)})")
+    return 0
+
+
+def cmd_runs(args) -> int:
+    store = _store(args)
+    latest = store.latest()
+    runs = store.runs()
+    if not runs:
+        print(f"no runs in {store.root}; start with: saikit run")
+        return 0
+    for r in runs:
+        m = json.loads((r / "manifest.json").read_text())
+        findings = json.loads((r / "findings.json").read_text())
+        actions = sum(1 for f in findings.values() if f["treatment"] in ("action required", "review overdue"))
+        mark = "*" if latest and r.name == latest.name else " "
+        print(f"{mark} {r.name}  config {m['config_sha256'][:12]}  ran {len(m['notebooks_run'])}"
+              f"  reused {len(m['notebooks_skipped'])}  findings {len(findings)}  open actions {actions}")
+    return 0
+
+
+def cmd_diff(args) -> int:
+    from .history import diff_runs, render_diff
+
+    store = _store(args, "system")
+    b = store.resolve(args.b, -1) if args.b else store.resolve(None, -1)
+    a = store.resolve(args.a, -2) if args.a else _before(store, b)
+    print(render_diff(diff_runs(a, b)))
+    return 0
+
+
+def _before(store, run):
+    from .errors import fail
+
+    runs = store.runs()
+    older = [r for r in runs if r.name < run.name]
+    if not older:
+        raise fail(str(store.root), None, "", f"no run before {run.name} to compare with")
+    return older[-1]
+
+
+def cmd_audit(args) -> int:
+    from . import audit
+
+    store = _store(args)
+    if args.action == "show":
+        for e in audit.read(store.audit_path):
+            print(f"{e['seq']:>4}  {e['time']}  {e['user']}  {e['event']}  {e.get('status', '')}"
+                  f"  {e.get('run', '')}  {'; '.join(e.get('changes', [])[:3])}")
+        return 0
+    breaks = audit.verify(store.audit_path, store.anchors())
+    if breaks:
+        for b in breaks:
+            print(f"error: {store.audit_path}: {b}", file=sys.stderr)
+        return 1
+    n = len(audit.read(store.audit_path))
+    print(f"{store.audit_path}: {n} entries, chain intact")
+    return 0

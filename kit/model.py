@@ -383,7 +383,7 @@ def _problems(exc: ValidationError, doc, decision_doc) -> list[Problem]:
             if isinstance(inner, list):
                 out.extend(_locate(pm, doc, decision_doc) for pm in inner)
                 continue
-        out.append(_locate((loc, _message(err, loc)), doc, decision_doc))
+        out.append(_locate((loc, _message(err, loc, doc.raw.get(loc))), doc, decision_doc))
     return sorted(set(out), key=lambda p: (p.file, p.line or 0, p.path))
 
 
@@ -391,11 +391,15 @@ def _alias(part):
     return {"source": "from", "target": "to"}.get(part, part) if isinstance(part, str) else part
 
 
-def _message(err: dict, loc: tuple) -> str:
+def _message(err: dict, loc: tuple, raw: str | None = None) -> str:
     kind, value = err["type"], err.get("input")
     if kind == "extra_forbidden":
         fields = _fields_at(loc[:-1])
-        return f"unknown field '{loc[-1]}'{did_you_mean(str(loc[-1]), fields)}; expected one of: {', '.join(fields)}"
+        hint = " (inside { }, a comma ends the value: put text with commas in quotes)" if " " in str(loc[-1]) else ""
+        return (f"unknown field '{loc[-1]}'{did_you_mean(str(loc[-1]), fields)}; "
+                f"expected one of: {', '.join(fields)}{hint}")
+    if kind == "string_type" and raw is not None and not isinstance(value, (dict, list)):
+        return f"expected text, but YAML reads {raw} as {_kind(value)} {value!r}: put it in quotes (\"{raw}\")"
     if kind == "literal_error":
         choices = [c.strip(" '") for c in err["ctx"]["expected"].replace(" or ", ", ").split(",")]
         return f"'{value}' is not allowed{did_you_mean(str(value), choices)}; expected one of: {', '.join(choices)}"

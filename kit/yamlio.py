@@ -32,6 +32,7 @@ class Document:
     file: str
     data: Any
     lines: dict[tuple, int] = field(default_factory=dict)
+    raw: dict[tuple, str] = field(default_factory=dict)  # as written, for values YAML did not keep as text
 
     def line(self, path: tuple) -> int | None:
         """The line of `path`, or of its nearest ancestor that has one."""
@@ -82,6 +83,8 @@ def parse(text: str, file: str = "<string>") -> Document:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         what = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        if "mapping values are not allowed" in what:
+            what += " (a value that contains ': ' must be put in quotes)"
         raise fail(file, line, "", f"YAML syntax error: {what}") from None
     except yaml.YAMLError as exc:
         raise fail(file, None, "", f"YAML error: {exc}") from None
@@ -173,6 +176,8 @@ class _Builder:
         if builder is None or tag.endswith(":timestamp"):
             # timestamps stay strings: pydantic parses dates, and times need no YAML magic
             return event.value
+        if tag != "tag:yaml.org,2002:str":
+            self.doc.raw[path] = event.value
         try:
             return builder(_constructor, node)
         except (ValueError, yaml.YAMLError):

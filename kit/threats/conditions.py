@@ -178,7 +178,7 @@ def check_names(cond: Condition, path: tuple = ()) -> list[tuple[tuple, str]]:
                         )
                     )
     elif isinstance(cond, (Upstream, Downstream, Neighbour)):
-        key = next(iter(cond.model_fields))
+        key = next(iter(type(cond).model_fields))
         walk: Walk = getattr(cond, key)
         if walk.where is not None:
             problems += check_names(walk.where, path + (key, "where"))

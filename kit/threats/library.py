@@ -118,12 +118,30 @@ def shipped_directory() -> Path:
 
 
 def load_library(extra: list[str | os.PathLike] | tuple = ()) -> Library:
-    """Load the shipped library plus any extra directories; raise InputError on any problem."""
-    return _load(tuple(str(d) for d in extra))
+    """Load the shipped library plus any extra directories; raise InputError on any problem.
+
+    Loads are cached for as long as no file in the directories changes.
+    """
+    dirs = tuple(str(d) for d in extra)
+    return _load(dirs, _signature((str(shipped_directory()), *dirs)))
+
+
+def _signature(dirs: tuple[str, ...]) -> tuple:
+    """The name, size and mtime of every YAML file in the directories."""
+    out = []
+    for d in dirs:
+        base = Path(d)
+        for p in sorted([base / "controls.yaml", *sorted(base.glob("threats/*.yaml"))]):
+            try:
+                st = p.stat()
+            except OSError:
+                continue
+            out.append((str(p), st.st_size, st.st_mtime_ns))
+    return tuple(out)
 
 
 @lru_cache(maxsize=16)
-def _load(extra: tuple[str, ...]) -> Library:
+def _load(extra: tuple[str, ...], signature: tuple) -> Library:
     from ..catalogue import load_catalogue
 
     lib = Library()

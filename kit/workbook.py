@@ -1,0 +1,239 @@
+"""What the workbook's notebooks show: one function per section, each returning a table or figure.
+
+Notebooks stay thin: a cell calls one of these and displays the result. Every function takes
+the `Workbook` that `open_system` returns, so the same views serve the notebooks, the reports
+and the workshop.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import pandas as pd
+
+from .analysis import Analysis, analyse_model
+from .catalogue import DEFAULT_EDITION, load_catalogue
+from .inputs import config_sha256, load_checked
+
+
+@dataclass
+class Workbook:
+    """The system under review and everything computed from it."""
+
+    path: Path
+    analysis: Analysis
+    config_sha256: str
+
+    @property
+    def model(self):
+        return self.analysis.model
+
+    @cached_property
+    def provisions(self) -> pd.DataFrame:
+        from .compliance import assess
+
+        return assess(self.analysis, None)
+
+
+def open_system(system_path: str = "", config_sha256_expected: str = "", library_dirs=()) -> Workbook:
+    """Load and assess the system a notebook was given (the bundled example when empty).
+
+    Raises RuntimeError when the file no longer matches the hash the run started with.
+    """
+    from .resources import default_system
+
+    path = Path(system_path) if system_path else default_system()
+    model, library = load_checked(path, library_dirs)
+    digest = config_sha256(model)
+    if config_sha256_expected and digest != config_sha256_expected:
+        raise RuntimeError(
+            f"{path} changed after the run started (hash {digest[:12]}, expected "
+            f"{config_sha256_expected[:12]}); run `saikit run` again"
+        )
+    return Workbook(path, analyse_model(model, library), digest)
+
+
+def title_block(wb: Workbook, section: str):
+    """An HTML heading naming the system, configuration hash, time and edition (all escaped)."""
+    from IPython.display import HTML
+
+    m = wb.model.system
+    rows = [
+        ("System", m.name), ("Section", section), ("Configuration SHA-256", wb.config_sha256),
+        ("Assessed", dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")),
+        ("Standard", load_catalogue().edition.document + " " + load_catalogue().edition.version),
+        ("Roles held", ", ".join(m.roles)), ("Risk appetite", m.risk_appetite),
+    ]
+    cells = "".join(
+        f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(k)}</th>"
+        f"<td style='text-align:left'>{html.escape(str(v))}</td></tr>" for k, v in rows
+    )
+    return HTML(f"<table class='saikit-title'>{cells}</table>")
+
+
+# ---------------------------------------------------------------- design (principles 1, 2, 4)
+
+
+def business_case(wb: Workbook) -> pd.DataFrame:
+    """Why the system exists and how much risk it may carry (5.1.2-1, 5.1.3-1.3)."""
+    s = wb.model.system
+    return pd.DataFrame(
+        [
+            ("purpose", s.purpose), ("business requirement", s.business_requirement or "— not recorded —"),
+            ("AI type", s.ai_type), ("roles held", ", ".join(s.roles)), ("owner", s.owner or "—"),
+            ("risk appetite", s.risk_appetite), ("review interval (days)", s.review_interval_days),
+            ("human oversight", s.human_oversight or "— not recorded —"),
+            ("prohibited uses", "; ".join(s.prohibited_uses) or "— none listed —"),
+        ],
+        columns=["item", "value"],
+    )
+
+
+def data_needs(wb: Workbook) -> pd.DataFrame:
+    """The data the system uses: sensitivity, source, custodian, provenance (5.1.2-5, 5.2.4-2)."""
+    rows = []
+    for a in wb.model.assets:
+        if a.type in ("dataset", "vector_store", "log_store"):
+            rows.append({
+                "asset": a.id, "type": a.type, "sensitivity": a.sensitivity, "source": a.source,
+                "environment": a.environment, "custodian": a.custodian or "",
+                "provenance": a.provenance.url if a.provenance else "",
+                "retrieved": a.provenance.retrieved.isoformat() if a.provenance and a.provenance.retrieved else "",
+            })
+    return pd.DataFrame(rows)
+
+
+def external_components(wb: Workbook) -> pd.DataFrame:
+    """Everything sourced from outside, with its supplier assessment (5.1.2-4, 5.1.2-7, 5.2.3)."""
+    rows = []
+    for a in wb.model.assets:
+        if a.source != "internal" or a.type == "third_party_component":
+            dd = a.due_diligence
+            rows.append({
+                "asset": a.id, "type": a.type, "source": a.source, "provider": a.provider or "",
+                "version": a.version or "", "due diligence": dd.date.isoformat() if dd else "none recorded",
+                "evidence": dd.evidence if dd else "",
+            })
+    return pd.DataFrame(rows)
+
+
+def provisions_for(wb: Workbook, principles: list[int]) -> pd.DataFrame:
+    """The provision-by-role assessment rows of some principles."""
+    df = wb.provisions
+    return df[df["principle"].isin(principles)].reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- threat model (principle 3)
+
+
+def risk_summary(wb: Workbook) -> pd.DataFrame:
+    """Findings by residual band and treatment."""
+    reg = wb.analysis.register
+    if reg.empty:
+        return pd.DataFrame(columns=["residual_band", "treatment", "findings"])
+    out = reg.groupby(["residual_severity", "residual_band", "treatment"]).size().reset_index(name="findings")
+    return out.sort_values("residual_severity", ascending=False).drop(columns="residual_severity")
+
+
+def risk_heatmaps(wb: Workbook):
+    """Inherent and residual likelihood × impact heatmaps."""
+    from .risk_plots import heatmaps
+
+    return heatmaps(wb.analysis.assessment, wb.model.system.name)
+
+
+def findings(wb: Workbook, limit: int | None = None) -> pd.DataFrame:
+    """The register's main columns, highest residual risk first."""
+    cols = ["finding_id", "threat", "residual_band", "residual_score", "inherent_score", "treatment",
+            "controls_implemented", "controls_missing"]
+    reg = wb.analysis.register[cols]
+    return reg.head(limit) if limit else reg
+
+
+def explanations(wb: Workbook, limit: int = 15) -> pd.DataFrame:
+    """Why each of the top findings applies: the assets and flows that made it fire."""
+    return wb.analysis.register[["finding_id", "explanation", "factors"]].head(limit)
+
+
+def open_actions(wb: Workbook) -> pd.DataFrame:
+    """Findings above the appetite with no decision, and accepted risks past their review date."""
+    reg = wb.analysis.register
+    todo = reg[reg["treatment"].isin(["action required", "review overdue"])]
+    return todo[["finding_id", "residual_band", "residual_score", "treatment", "controls_missing"]]
+
+
+def stale_decisions(wb: Workbook) -> pd.DataFrame:
+    """Decisions that no longer match a raised finding (reported, never fatal)."""
+    rows = [{"finding": d.finding, "status": d.status, "owner": d.owner or ""}
+            for d in wb.analysis.assessment.stale_decisions]
+    return pd.DataFrame(rows, columns=["finding", "status", "owner"])
+
+
+def register(wb: Workbook) -> pd.DataFrame:
+    """The full risk register."""
+    return wb.analysis.register
+
+
+# ---------------------------------------------------------------- compliance
+
+
+def compliance_summary(wb: Workbook) -> pd.DataFrame:
+    """Counts of provision statuses by principle and role."""
+    from .compliance import summary
+
+    return summary(wb.provisions)
+
+
+def compliance_gaps(wb: Workbook) -> pd.DataFrame:
+    """Provisions not met or partly met, shall before should, in lifecycle order."""
+    from .compliance import gaps
+
+    return gaps(wb.provisions)
+
+
+EDITION = DEFAULT_EDITION
+
+
+# ---------------------------------------------------------------- lifecycle (principles 10-13)
+
+
+def logging_plan(wb: Workbook) -> pd.DataFrame:
+    """Each model, API, application, agent and tool with the log stores it sends to (5.4.2)."""
+    logs: dict[str, list[str]] = {}
+    for f in wb.model.flows:
+        if f.kind == "logs_to":
+            logs.setdefault(f.source, []).append(f.target)
+    rows = [
+        {"asset": a.id, "type": a.type, "exposure": a.exposure,
+         "logs to": ", ".join(logs.get(a.id, [])) or "— none —"}
+        for a in wb.model.assets
+        if a.type in ("model", "api", "application", "agent", "tool") and a.status == "active"
+    ]
+    return pd.DataFrame(rows, columns=["asset", "type", "exposure", "logs to"])
+
+
+def retired_assets(wb: Workbook) -> pd.DataFrame:
+    """Retired assets and how their data and models were disposed of (5.5.1)."""
+    rows = [{"asset": a.id, "type": a.type, "disposal": a.disposal or "— no disposal record —"}
+            for a in wb.model.assets if a.status == "retired"]
+    return pd.DataFrame(rows, columns=["asset", "type", "disposal"])
+
+
+def attestations(wb: Workbook, today: dt.date | None = None) -> pd.DataFrame:
+    """Attestations with their age against the system's review interval."""
+    today = today or dt.date.today()
+    limit = wb.model.system.review_interval_days
+    rows = []
+    for a in sorted(wb.model.attestations, key=lambda a: a.provision):
+        age = (today - a.date).days
+        rows.append({
+            "provision": a.provision, "status": a.status, "role": a.role or "all",
+            "owner": a.owner or "", "date": a.date.isoformat(), "age (days)": age,
+            "current": "yes" if age <= limit else f"no: older than {limit} days",
+            "evidence": a.evidence or "— none —",
+        })
+    return pd.DataFrame(rows)

@@ -1,0 +1,289 @@
+"""The shipped threat library: it loads, it is complete, it cites its sources, and bad files are named."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from kit.errors import InputError
+from kit.threats.library import Library, library_schema, load_library, shipped_directory
+
+TAXONOMIES = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "taxonomies.md"
+
+# Every item of "Threats the library should cover at least" (taxonomies.md), mapped to the
+# threats that cover it.
+COVERAGE: dict[str, tuple[str, ...]] = {
+    "Training data poisoning": ("training-data-poisoning",),
+    "backdoor / trojan trigger": ("backdoor-trigger",),
+    "poisoned third-party model or dataset": (
+        "poisoned-third-party-model",
+        "poisoned-third-party-dataset",
+    ),
+    "unsafe serialized artifact (pickle)": ("unsafe-serialised-artifact",),
+    "runtime model tampering": ("runtime-model-tampering",),
+    "evasion / adversarial examples": ("evasion",),
+    "membership inference": ("membership-inference",),
+    "model inversion / reconstruction": ("model-inversion",),
+    "model extraction via API": ("model-extraction",),
+    "weights or training-data theft": ("weights-theft", "training-data-theft"),
+    "direct prompt injection": ("direct-prompt-injection",),
+    "indirect prompt injection": ("indirect-prompt-injection",),
+    "jailbreak": ("jailbreak",),
+    "system prompt extraction": ("system-prompt-extraction",),
+    "sensitive data in outputs": ("sensitive-data-in-outputs",),
+    "RAG / knowledge-base poisoning": ("rag-poisoning",),
+    "vector-store data leak": ("vector-store-leak",),
+    "improper output handling": ("improper-output-handling",),
+    "excessive agency / tool misuse": ("excessive-agency",),
+    "agent memory poisoning": ("agent-memory-poisoning",),
+    "poisoned agent tool": ("poisoned-agent-tool",),
+    "denial of AI service": ("denial-of-ai-service",),
+    "cost harvesting": ("cost-harvesting",),
+    "model skewing through feedback loops": ("feedback-loop-skewing",),
+    "hallucinated-entity exploitation (fake package names)": ("hallucinated-package",),
+    "superfluous functionality (a multi-modal model used for one modality: provision 5.1.3-1.2)": (
+        "superfluous-functionality",
+    ),
+}
+
+REQUIRED_CONTROLS = """
+rate-limiting spend-limits authentication access-control model-access-control encryption-at-rest
+input-validation prompt-injection-guardrails output-filtering output-encoding output-minimisation
+differential-privacy pii-redaction data-minimisation data-sanitisation data-provenance
+artifact-signing safe-serialisation supplier-due-diligence ai-bom adversarial-testing
+adversarial-training human-approval tool-least-privilege sandboxed-execution memory-validation
+retrieval-allowlist ingestion-review retrieval-access-control system-prompt-hygiene monitoring
+audit-logging package-allowlist feedback-review modality-restriction model-integrity-monitoring
+agent-message-authentication secure-disposal
+""".split()
+
+OWASP_FORMS = {  # taxonomy → (ID form, edition)
+    "owasp-ml": (re.compile(r"^ML(0[1-9]|10)$"), "2023"),
+    "owasp-llm": (re.compile(r"^LLM(0[1-9]|10)$"), "2025"),
+    "owasp-agentic": (re.compile(r"^ASI(0[1-9]|10)$"), "2026"),
+}
+ATLAS_EDITION = "5.6.0"
+ATLAS_FORM = re.compile(r"^AML\.T\d{4}(\.\d{3})?$")
+
+MINIMAL_THREAT = """\
+id: {id}
+name: Test threat
+summary: A threat written only for this test, to see what the loader says.
+detection: Raised for any dataset whose sensitivity is personal.
+category: privacy
+phases: [design]
+ai_types: [predictive]
+attaches_to: [dataset]
+when:
+  all:
+    - attribute: {attribute}
+      in: [personal]
+likelihood: 2
+impact: 2
+provisions: [5.1.3-1]
+references:
+  - {{taxonomy: mitre-atlas, id: AML.T0024.000, edition: 5.6.0}}
+"""
+
+
+@pytest.fixture(scope="module")
+def library() -> Library:
+    return load_library()
+
+
+@pytest.fixture(scope="module")
+def threat_files() -> list[Path]:
+    return sorted((shipped_directory() / "threats").glob("*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def taxonomies_text() -> str:
+    if not TAXONOMIES.is_file():
+        pytest.skip(f"taxonomy reference not present at {TAXONOMIES}")
+    return TAXONOMIES.read_text(encoding="utf-8")
+
+
+def _user_library(root: Path, files: dict[str, str]) -> Path:
+    (root / "threats").mkdir(parents=True)
+    for name, text in files.items():
+        (root / "threats" / name).write_text(text, encoding="utf-8")
+    return root
+
+
+# --- the shipped library -------------------------------------------------------------------
+
+
+def test_shipped_library_loads_with_at_least_30_threats_and_25_controls(library):
+    assert len(library.threats) >= 30
+    assert len(library.controls) >= 25
+
+
+def test_every_required_control_is_defined(library):
+    missing = sorted(set(REQUIRED_CONTROLS) - set(library.controls))
+    assert missing == []
+
+
+def test_every_threat_file_is_named_after_its_id(library, threat_files):
+    assert threat_files, "no threat files shipped"
+    for path in threat_files:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        assert path.stem == data["id"], path.name
+    assert {p.stem for p in threat_files} == set(library.threats)
+
+
+def test_every_threat_file_opens_with_a_one_line_comment(threat_files):
+    for path in threat_files:
+        first = path.read_text(encoding="utf-8").splitlines()[0]
+        assert re.match(r"^# \S.*: \S", first), f"{path.name}: {first!r}"
+
+
+def test_every_threat_cites_atlas_with_edition_and_owasp(library):
+    for tid, threat in library.threats.items():
+        atlas = [r for r in threat.references if r.taxonomy == "mitre-atlas"]
+        owasp = [r for r in threat.references if r.taxonomy.startswith("owasp-")]
+        assert atlas, f"{tid}: no MITRE ATLAS reference"
+        assert owasp, f"{tid}: no OWASP reference"
+        for ref in atlas:
+            assert ref.edition == ATLAS_EDITION, f"{tid}: {ref.id} edition {ref.edition}"
+            assert ATLAS_FORM.match(ref.id), f"{tid}: {ref.id}"
+        for ref in owasp:
+            form, edition = OWASP_FORMS[ref.taxonomy]
+            assert form.match(ref.id), f"{tid}: {ref.taxonomy} {ref.id}"
+            assert ref.edition == edition, f"{tid}: {ref.taxonomy} {ref.id} edition {ref.edition}"
+
+
+def test_cited_atlas_ids_are_listed_in_the_taxonomy_reference(library, taxonomies_text):
+    listed = set(re.findall(r"AML\.[TM]\d{4}", taxonomies_text))
+    for tid, threat in library.threats.items():
+        for ref in threat.references:
+            if ref.taxonomy == "mitre-atlas":
+                assert ref.id[:9] in listed, f"{tid}: {ref.id}"
+    for cid, control in library.controls.items():
+        for mid in control.atlas:
+            assert mid in listed, f"{cid}: {mid}"
+
+
+def test_every_threat_bears_on_threat_modelling_provision_5_1_3_1(library):
+    for tid, threat in library.threats.items():
+        assert "5.1.3-1" in threat.provisions, tid
+
+
+def test_every_threat_names_mitigating_controls_and_false_positives(library):
+    for tid, threat in library.threats.items():
+        assert 2 <= len(threat.controls) <= 5, tid
+        assert any(m.likelihood or m.impact for m in threat.controls), tid
+        assert 1 <= len(threat.false_positives) <= 3, tid
+        assert 1 <= len(threat.factors) <= 3, tid
+
+
+def test_every_control_is_used_by_at_least_one_threat(library):
+    used = {m.control for t in library.threats.values() for m in t.controls}
+    assert sorted(set(library.controls) - used) == []
+
+
+def test_every_control_serves_at_least_one_provision(library):
+    for cid, control in library.controls.items():
+        assert control.provisions, cid
+
+
+def test_superfluous_functionality_cites_provision_5_1_3_1_2(library):
+    threat = library.threats["superfluous-functionality"]
+    assert "5.1.3-1.2" in threat.provisions
+    assert "modality-restriction" in {m.control for m in threat.controls}
+
+
+def test_minimum_coverage_list_is_covered(library):
+    for item, ids in COVERAGE.items():
+        for tid in ids:
+            assert tid in library.threats, f"{item!r} → {tid} missing"
+
+
+def test_coverage_map_matches_the_list_in_taxonomies_md(taxonomies_text):
+    section = taxonomies_text.split("## Threats the library should cover at least", 1)[1]
+    items = {
+        " ".join(part.split()).rstrip(".")
+        for part in re.split(r"\s+·\s+", section.strip())
+        if part.strip()
+    }
+    assert items == set(COVERAGE)
+
+
+def test_json_schema_validates_every_shipped_threat_file(threat_files):
+    validator = jsonschema.Draft202012Validator(library_schema()["threat"])
+    for path in threat_files:
+        errors = [e.message for e in validator.iter_errors(yaml.safe_load(path.read_text()))]
+        assert errors == [], path.name
+
+
+def test_json_schema_validates_shipped_controls_file():
+    validator = jsonschema.Draft202012Validator(library_schema()["controls"])
+    data = yaml.safe_load((shipped_directory() / "controls.yaml").read_text(encoding="utf-8"))
+    assert [e.message for e in validator.iter_errors(data)] == []
+
+
+def test_json_schema_rejects_a_threat_with_an_unknown_condition_key():
+    validator = jsonschema.Draft202012Validator(library_schema()["threat"])
+    data = yaml.safe_load(MINIMAL_THREAT.format(id="x", attribute="sensitivity"))
+    data["when"] = {"upstreem": {"kinds": ["trains"]}}
+    assert not validator.is_valid(data)
+
+
+# --- user directories and their mistakes -------------------------------------------------------
+
+
+def test_user_directory_adds_its_threats(tmp_path):
+    root = _user_library(tmp_path / "lib", {"x.yaml": MINIMAL_THREAT.format(id="x", attribute="sensitivity")})
+    lib = load_library([root])
+    assert "x" in lib.threats
+    assert lib.sources["threat:x"] == str(root / "threats" / "x.yaml")
+
+
+def test_misspelt_attribute_names_file_line_path_and_suggestion(tmp_path):
+    text = MINIMAL_THREAT.format(id="x", attribute="sensitivty")
+    root = _user_library(tmp_path / "lib", {"x.yaml": text})
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if "sensitivty" in ln)
+    with pytest.raises(InputError) as caught:
+        load_library([root])
+    message = str(caught.value)
+    path = root / "threats" / "x.yaml"
+    assert f"{path}:{line}" in message
+    assert "when.all[0].attribute" in message
+    assert "did you mean 'sensitivity'" in message
+
+
+def test_misspelt_enumerated_value_is_reported_with_suggestion(tmp_path):
+    text = MINIMAL_THREAT.format(id="x", attribute="sensitivity").replace(
+        "in: [personal]", "in: [persnal]"
+    )
+    root = _user_library(tmp_path / "lib", {"x.yaml": text})
+    with pytest.raises(InputError) as caught:
+        load_library([root])
+    message = str(caught.value)
+    assert "when.all[0].in" in message
+    assert "did you mean 'personal'" in message
+
+
+def test_unknown_control_in_user_threat_is_reported_with_suggestion(tmp_path):
+    text = MINIMAL_THREAT.format(id="x", attribute="sensitivity") + (
+        "controls:\n  - {control: rate-limitng, likelihood: -1}\n"
+    )
+    root = _user_library(tmp_path / "lib", {"x.yaml": text})
+    with pytest.raises(InputError) as caught:
+        load_library([root])
+    assert "did you mean 'rate-limiting'" in str(caught.value)
+
+
+def test_id_clash_with_shipped_library_names_both_files(tmp_path):
+    shipped = shipped_directory() / "threats" / "evasion.yaml"
+    root = _user_library(tmp_path / "lib", {"my-evasion.yaml": shipped.read_text(encoding="utf-8")})
+    with pytest.raises(InputError) as caught:
+        load_library([root])
+    message = str(caught.value)
+    assert str(root / "threats" / "my-evasion.yaml") in message
+    assert str(shipped) in message
+    assert "evasion" in message
