@@ -69,7 +69,7 @@ def test_non_utf8_bytes_name_their_line(write, cli):
 
 def test_unknown_field_suggests_the_nearest(write, cli):
     text = MINIMAL.replace("    sensitivity: personal", "    sensitivty: personal")
-    _bad(text, 9, "assets[0].sensitivty", "did you mean 'sensitivity'", write, cli)
+    _bad(text, 10, "assets[0].sensitivty", "did you mean 'sensitivity'", write, cli)
 
 
 def test_wrong_type_says_what_was_expected(write, cli):
@@ -79,7 +79,7 @@ def test_wrong_type_says_what_was_expected(write, cli):
 
 def test_value_outside_enumeration_suggests(write, cli):
     text = MINIMAL.replace("exposure: partner", "exposure: partnr")
-    _bad(text, 15, "assets[2].exposure", "did you mean 'partner'", write, cli)
+    _bad(text, 16, "assets[2].exposure", "did you mean 'partner'", write, cli)
 
 
 def test_duplicate_asset_id(write, cli):
@@ -89,22 +89,22 @@ def test_duplicate_asset_id(write, cli):
 
 def test_flow_to_unknown_asset_suggests(write, cli):
     text = MINIMAL.replace("{from: scorer, to: score-api", "{from: scorer, to: score-apj")
-    _bad(text, 18, "flows[1].to", "unknown asset 'score-apj' (did you mean 'score-api'?)", write, cli)
+    _bad(text, 19, "flows[1].to", "unknown asset 'score-apj' (did you mean 'score-api'?)", write, cli)
 
 
 def test_control_on_unknown_asset(write, cli):
     text = MINIMAL + "controls:\n  - control: rate-limiting\n    assets: [scoreapi]\n    status: implemented\n"
-    _bad(text, 21, "controls[0].assets[0]", "unknown asset 'scoreapi'", write, cli)
+    _bad(text, 22, "controls[0].assets[0]", "unknown asset 'scoreapi'", write, cli)
 
 
 def test_unknown_control_suggests(write, cli):
     text = MINIMAL + "controls:\n  - control: rate-limitng\n    assets: [score-api]\n    status: planned\n"
-    _bad(text, 20, "controls[0].control", "did you mean 'rate-limiting'", write, cli)
+    _bad(text, 21, "controls[0].control", "did you mean 'rate-limiting'", write, cli)
 
 
 def test_flow_kind_that_makes_no_sense(write, cli):
     text = MINIMAL.replace("{from: train-data, to: scorer, kind: trains}", "{from: train-data, to: scorer, kind: invokes}")
-    _bad(text, 17, "flows[0].kind", "a dataset cannot 'invokes' a model", write, cli)
+    _bad(text, 18, "flows[0].kind", "a dataset cannot 'invokes' a model", write, cli)
 
 
 def test_oversized_file_is_refused_before_parsing(write, cli):
@@ -114,7 +114,7 @@ def test_oversized_file_is_refused_before_parsing(write, cli):
 
 def test_deep_nesting_is_refused(write, cli):
     text = MINIMAL + "extra: " + "[" * 100 + "]" * 100 + "\n"
-    _bad(text, 19, "extra", "nesting is deeper than 64", write, cli)
+    _bad(text, 20, "extra", "nesting is deeper than 64", write, cli)
 
 
 def test_alias_bomb_is_refused_fast(write, cli):
@@ -126,7 +126,7 @@ def test_alias_bomb_is_refused_fast(write, cli):
 
 def test_unknown_attestation_provision_suggests_nearest(write, cli):
     text = MINIMAL + "attestations:\n  - {provision: 5.1.3-1.9, status: met, date: 2026-01-01}\n"
-    _bad(text, 20, "attestations[0].provision", "unknown provision '5.1.3-1.9' (did you mean", write, cli)
+    _bad(text, 21, "attestations[0].provision", "unknown provision '5.1.3-1.9' (did you mean", write, cli)
 
 
 def test_python_tags_are_refused(write, cli):
@@ -150,7 +150,7 @@ def test_errors_through_the_real_command_have_no_traceback(write):
     proc = subprocess.run([sys.executable, "-m", "kit", "check", str(path)], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
-    assert f"{path}:17 flows[0].kind: 'train' is not allowed (did you mean 'trains'?)" in proc.stderr
+    assert f"{path}:18 flows[0].kind: 'train' is not allowed (did you mean 'trains'?)" in proc.stderr
 
 
 def test_shipped_schema_is_the_generated_one():
