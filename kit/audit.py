@@ -64,7 +64,20 @@ def append(path: str | os.PathLike, event: str, **fields: Any) -> dict:
         os.fsync(fd)
     finally:
         os.close(fd)
+    _write_head(p, entry)
     return entry
+
+
+def head_path(path: Path) -> Path:
+    """The file that records the newest entry's seq and hash, so that losing the tail shows."""
+    return path.with_name(path.name + ".head")
+
+
+def _write_head(path: Path, entry: dict) -> None:
+    head = head_path(path)
+    tmp = head.with_name(head.name + f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"seq": entry["seq"], "hash": entry["hash"]}) + "\n")
+    os.replace(tmp, head)
 
 
 @dataclass(frozen=True)
@@ -82,8 +95,10 @@ class Break:
 def verify(path: str | os.PathLike, anchors: dict[str, int] | None = None) -> list[Break]:
     """Check the chain; return every break found (empty when the trail is intact).
 
-    `anchors` maps entry hashes known from elsewhere (the run manifests) to their seq, so
-    that removing the newest entries, which a chain alone cannot show, is caught too.
+    `anchors` maps entry hashes known from elsewhere (the run manifests, the `.head` file) to
+    their seq, so that removing the newest entries, which a chain alone cannot show, is caught
+    too. Someone able to rewrite the trail, the head and the manifests together is not caught:
+    copy the head hash somewhere they cannot write when that matters.
     """
     p = Path(path)
     if not p.exists():
@@ -110,9 +125,13 @@ def verify(path: str | os.PathLike, anchors: dict[str, int] | None = None) -> li
         seen[entry.get("hash")] = n
         prev = entry.get("hash")
         expect_seq = (seq + 1) if isinstance(seq, int) else expect_seq + 1
+    head = head_path(p)
+    if head.exists():
+        recorded = json.loads(head.read_text())
+        anchors = {**(anchors or {}), recorded["hash"]: recorded["seq"]}
     for digest, seq in sorted((anchors or {}).items(), key=lambda kv: kv[1]):
         if digest not in seen:
-            breaks.append(Break(0, seq, "an entry recorded in a run manifest is missing from the trail"))
+            breaks.append(Break(0, seq, "an entry recorded in a run manifest or the head file is missing: the trail was cut short"))
     return breaks
 
 

@@ -49,6 +49,14 @@ def _parser() -> argparse.ArgumentParser:
     _system_arg(c)
     _library_arg(c)
     c.add_argument("--all", action="store_true", help="show every finding, not the top 25")
+    c = command("comply", cmd_comply,
+                "assess the ETSI provisions for the roles held; print summary and gaps")
+    _system_arg(c)
+    _library_arg(c)
+    _out_arg(c)
+    c.add_argument("--role", help="only this role (one the system holds)")
+    c.add_argument("--csv", metavar="PATH",
+                   help="also write the table (one row per provision and role)")
     c = command("run", cmd_run, "run the workbook with papermill; only what the changes make stale")
     _system_arg(c)
     _library_arg(c)
@@ -56,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--jobs", type=int, default=2, help="notebooks run at once (default 2)")
     c.add_argument("--force", action="store_true", help="run every notebook even if unchanged")
     c.add_argument("--timeout", type=int, default=600, help="seconds a notebook cell may take")
+    c.add_argument("--notebooks", action="append", default=[], metavar="DIR",
+                   help="a folder of your own notebooks to run beside the workbook (repeatable)")
     c = command("runs", cmd_runs, "list the runs of a system")
     _system_arg(c)
     _out_arg(c)
@@ -160,6 +170,49 @@ def cmd_threats(args) -> int:
     return 0
 
 
+def cmd_comply(args) -> int:
+    from .analysis import analyse_model
+    from .compliance import assess, gaps, summary, write_csv
+    from .errors import did_you_mean, fail
+
+    model, library = load(args)
+    roles = list(model.system.roles)
+    if args.role and args.role not in roles:
+        raise fail("--role", None, "", f"'{args.role}' is not a role this system holds"
+                   f"{did_you_mean(args.role, roles)}; roles held: {', '.join(roles)}")
+    facts = _run_facts(args, model)
+    df = assess(analyse_model(model, library), facts)
+    if args.role:
+        df = df[df["role"] == args.role].reset_index(drop=True)
+    written = write_csv(df, args.csv) if args.csv else None
+    last = facts.last_run_time if facts else None
+    print(f"{model.system.name}: {df['provision'].nunique()} provisions × "
+          f"{df['role'].nunique()} role(s); run history: {f'{last:%Y-%m-%d}' if last else 'none'}")
+    s = summary(df).assign(principle=lambda d: "P" + d["principle"].astype(str))
+    counts = ["met", "partial", "not met", "not applicable", "not assessed"]
+    print(table(s, ["principle", "role", *counts],
+                ["principle", "role", "met", "partial", "not met", "n.a.", "not assessed"]))
+    totals = df["status"].value_counts()
+    print("total: " + ", ".join(f"{k} {totals.get(k, 0)}" for k in counts))
+    g = gaps(df)
+    print(f"\ngaps ({len(g)}), shall before should, in lifecycle order:")
+    if len(g):
+        print(table(g, ["provision", "role", "modal", "status", "reason"],
+                    ["provision", "role", "modal", "status", "reason"]))
+    if written:
+        print(f"wrote {written} ({len(df)} rows)")
+    return 0
+
+
+def _run_facts(args, model):
+    """Run-history facts from the system's run store, or None when it has no audit trail."""
+    from .inputs import config_sha256
+    from .runner import default_store, run_facts
+
+    store = default_store(model, args.out)
+    return run_facts(store, model, config_sha256(model)) if store.audit_path.exists() else None
+
+
 def table(df, columns: list[str], headers: list[str]) -> str:
     """A plain fixed-width text table of some columns of a DataFrame."""
     rows = [headers] + [[str(v) for v in r] for r in df[columns].itertuples(index=False)]
@@ -185,7 +238,8 @@ def cmd_run(args) -> int:
     from .runner import progress_printer, run
 
     result = run(system_path(args), out=args.out, jobs=args.jobs, force=args.force,
-                 library_dirs=args.library, progress=progress_printer(), timeout=args.timeout)
+                 library_dirs=args.library, notebook_dirs=args.notebooks,
+                 progress=progress_printer(), timeout=args.timeout)
     if result.status == "up to date":
         print(f"up to date: nothing changed since run {result.run_dir.name}; no notebook executed")
         return 0

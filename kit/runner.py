@@ -63,14 +63,26 @@ def catalogue_sha256() -> str:
     ).hexdigest()
 
 
-def fingerprints(config_hash: str, library: Library) -> dict[str, str]:
+def workbook_notebooks(extra_dirs=()) -> dict[str, Path]:
+    """The notebooks a run executes: the shipped workbook (less the workshop) plus the users' own."""
+    found = {n: p for n, p in notebooks().items() if n != "workshop"}
+    for d in extra_dirs:
+        base = Path(d)
+        if not base.is_dir():
+            raise fail(str(base), None, "", "notebook directory not found")
+        for p in sorted(base.glob("*.ipynb")):
+            if p.stem in found:
+                raise fail(str(p), None, "", f"a notebook named '{p.stem}' is already in the workbook ({found[p.stem]})")
+            found[p.stem] = p
+    return found
+
+
+def fingerprints(config_hash: str, library: Library, sources: dict[str, Path]) -> dict[str, str]:
     """Each notebook's fingerprint: its code cells, the configuration, what it uses, the kit version."""
     library_hash = _sha256_files(library.files())
     catalogue_hash = catalogue_sha256()
     out = {}
-    for name, path in notebooks().items():
-        if name == "workshop":
-            continue
+    for name, path in sources.items():
         code_hash, uses = notebook_info(path)
         parts = [code_hash, config_hash, __version__]
         parts += [library_hash] if "library" in uses else []
@@ -220,10 +232,10 @@ def execute_notebook(source: str, target: str, parameters: dict, cwd: str,
     raise AssertionError("unreachable")
 
 
-def execute_all(names: list[str], staging: Path, parameters: dict, cwd: str, jobs: int,
-                progress: Callable[[str], None], timeout: int = CELL_TIMEOUT_S) -> list[NotebookResult]:
+def execute_all(sources: dict[str, Path], names: list[str], staging: Path, parameters: dict,
+                cwd: str, jobs: int, progress: Callable[[str], None],
+                timeout: int = CELL_TIMEOUT_S) -> list[NotebookResult]:
     """Execute the named notebooks in parallel, at most `jobs` at once."""
-    sources = notebooks()
     results = []
     with ProcessPoolExecutor(max_workers=max(1, min(jobs, len(names)))) as pool:
         futures = {}
@@ -349,7 +361,7 @@ class RunResult:
 
 
 def run(system: str | os.PathLike, *, out=None, jobs: int = 2, force: bool = False,
-        library_dirs=(), progress: Callable[[str], None] = print,
+        library_dirs=(), notebook_dirs=(), progress: Callable[[str], None] = print,
         timeout: int = CELL_TIMEOUT_S) -> RunResult:
     """Run the workbook on a system file; rerun only what its changes make stale."""
     system = Path(system).resolve()
@@ -357,7 +369,8 @@ def run(system: str | os.PathLike, *, out=None, jobs: int = 2, force: bool = Fal
     config_hash = config_sha256(model)
     store = default_store(model, out)
     previous = store.latest()
-    prints = fingerprints(config_hash, library)
+    sources = workbook_notebooks(notebook_dirs)
+    prints = fingerprints(config_hash, library, sources)
     stale = stale_notebooks(prints, previous, force)
     old_config = _read_json(previous / "config.json") if previous else None
     changes = config_changes(old_config, canonical_config(model))
@@ -370,7 +383,7 @@ def run(system: str | os.PathLike, *, out=None, jobs: int = 2, force: bool = Fal
     progress(f"{model.system.name}: {len(stale)} notebook(s) to run, {len(prints) - len(stale)} unchanged")
     parameters = {"system_path": str(system), "config_sha256": config_hash,
                   "library_dirs": [str(Path(d).resolve()) for d in library_dirs]}
-    results = execute_all(stale, staging, parameters, str(system.parent), jobs, progress, timeout)
+    results = execute_all(sources, stale, staging, parameters, str(system.parent), jobs, progress, timeout)
     failures = [r for r in results if not r.ok]
     skipped = sorted(set(prints) - set(stale))
     if failures:
