@@ -202,3 +202,32 @@ def test_flow_kind_typo_in_walk_is_refused(tmp_path):
     with pytest.raises(InputError) as exc:
         library(tmp_path, {"bad": ("model", "when: {upstream: {kinds: [train]}}")})
     assert "when.upstream.kinds[0]" in str(exc.value) and "did you mean 'trains'" in str(exc.value)
+
+
+SHARED_TOOL = {
+    "system": {"id": "t", "name": "T", "purpose": "test", "ai_type": "predictive", "roles": ["developer"]},
+    "assets": [{"id": "a", "type": "agent"}, {"id": "b", "type": "agent"}, {"id": "t", "type": "tool"},
+               {"id": "mem", "type": "vector_store"}, {"id": "y", "type": "agent"}],
+    "flows": [{"from": "a", "to": "t", "kind": "invokes"}, {"from": "b", "to": "t", "kind": "invokes"}],
+}
+
+
+def test_a_target_finds_another_target_through_a_shared_neighbour(tmp_path):
+    when = "when: {neighbour: {depth: 2, where: {attribute: type, equals: agent}}}"
+    assert set(run(tmp_path, when, "agent, tool", SHARED_TOOL)) == {"a", "b", "t"}
+
+
+def test_a_cycle_does_not_hide_a_target_further_on(tmp_path):
+    data = dict(SHARED_TOOL, flows=[
+        {"from": "a", "to": "mem", "kind": "writes"},
+        {"from": "mem", "to": "a", "kind": "retrieves"},
+        {"from": "mem", "to": "y", "kind": "retrieves"},
+    ])
+    when = "when: {downstream: {depth: 2, where: {attribute: type, equals: agent}}}"
+    assert set(run(tmp_path, when, "agent, vector_store", data)) == {"a", "mem"}
+
+
+def test_equals_on_a_list_attribute_is_refused_at_load(tmp_path):
+    with pytest.raises(InputError) as exc:
+        library(tmp_path, {"bad": ("model", "when: {attribute: outputs, in: [score]}")})
+    assert "when.in" in str(exc.value) and "'contains'" in str(exc.value)

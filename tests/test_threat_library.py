@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 
@@ -9,7 +10,9 @@ import jsonschema
 import pytest
 import yaml
 
+from kit.analysis import analyse_model
 from kit.errors import InputError
+from kit.model import SystemModel
 from kit.threats.library import Library, library_schema, load_library, shipped_directory
 
 TAXONOMIES = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "taxonomies.md"
@@ -288,3 +291,206 @@ def test_id_clash_with_shipped_library_names_both_files(tmp_path):
     assert str(root / "threats" / "my-evasion.yaml") in message
     assert str(shipped) in message
     assert "evasion" in message
+
+
+# --- what the shipped threats raise on small systems ----------------------------------------
+
+
+def _system(ai_type: str, assets: list[dict], flows: list[tuple], controls: list[tuple] = ()):
+    """A system model from compact asset dicts, (from, kind, to[, extra]) flows and
+    (control, asset) pairs recorded as implemented."""
+    return SystemModel.model_validate(
+        {
+            "system": {
+                "id": "s",
+                "name": "S",
+                "purpose": "test",
+                "ai_type": ai_type,
+                "roles": ["developer"],
+            },
+            "assets": assets,
+            "flows": [
+                {"from": f[0], "kind": f[1], "to": f[2], **(f[3] if len(f) > 3 else {})}
+                for f in flows
+            ],
+            "controls": [
+                {"control": c, "assets": [a], "status": "implemented"} for c, a in controls
+            ],
+        }
+    )
+
+
+def _findings(model) -> dict:
+    result = analyse_model(model, load_library(), today=dt.date(2026, 1, 1))
+    return {f.id: f for f in result.assessment.findings}
+
+
+def _scorer(*, exposure: str = "public", controls: list[tuple] = (), **dataset):
+    return _system(
+        "predictive",
+        [
+            {"id": "applications", "type": "dataset", "sensitivity": "personal", **dataset},
+            {"id": "scorer", "type": "model", "outputs": ["score"]},
+            {"id": "score-api", "type": "api", "exposure": exposure},
+            {"id": "customers", "type": "user_group", "exposure": exposure},
+        ],
+        [
+            ("applications", "trains", "scorer"),
+            ("scorer", "serves", "score-api"),
+            ("score-api", "serves", "customers"),
+        ],
+        controls,
+    )
+
+
+def _chat(front_ends: int = 0, **app):
+    """user → [front ends] → app → model, with a system prompt and a web search tool."""
+    chain = ["customers", *[f"front-{i}" for i in range(front_ends)], "assistant"]
+    assets = [
+        {"id": "customers", "type": "user_group", "exposure": "public"},
+        *[{"id": f"front-{i}", "type": "application"} for i in range(front_ends)],
+        {"id": "assistant", "type": "application", "tags": ["customer-facing"], **app},
+        {"id": "llm", "type": "model", "source": "third_party", "outputs": ["text"]},
+        {"id": "system-prompt", "type": "prompt"},
+        {"id": "web-search", "type": "third_party_component", "tags": ["web"]},
+    ]
+    flows = [(a, "prompts", b) for a, b in zip(chain, chain[1:])] + [
+        ("assistant", "prompts", "llm"),
+        ("system-prompt", "prompts", "llm"),
+        ("web-search", "retrieves", "assistant"),
+    ]
+    return _system("generative", assets, flows)
+
+
+def test_membership_inference_and_inversion_need_personal_training_data_and_an_external_route():
+    found = _findings(_scorer())
+    assert {"membership-inference@scorer", "model-inversion@scorer"} <= set(found)
+    internal = _findings(_scorer(exposure="internal"))
+    assert "membership-inference@scorer" not in internal
+    assert "model-inversion@scorer" not in internal
+
+
+def test_membership_inference_is_lowered_by_privacy_controls_on_model_and_api():
+    bare = _findings(_scorer())["membership-inference@scorer"]
+    treated = _findings(
+        _scorer(
+            controls=[
+                ("differential-privacy", "scorer"),
+                ("output-minimisation", "score-api"),
+                ("rate-limiting", "score-api"),
+            ]
+        )
+    )["membership-inference@scorer"]
+    assert set(treated.controls_implemented) == {
+        "differential-privacy",
+        "output-minimisation",
+        "rate-limiting",
+    }
+    assert treated.residual_likelihood < bare.residual_likelihood
+
+
+def test_training_data_poisoning_is_likelier_without_provenance():
+    without = _findings(_scorer(source="public"))["training-data-poisoning@scorer"]
+    with_provenance = _findings(
+        _scorer(source="public", provenance={"url": "https://example.org/data"})
+    )["training-data-poisoning@scorer"]
+    assert without.likelihood == with_provenance.likelihood + 1
+    assert "training-data-poisoning@scorer" not in _findings(_scorer())
+
+
+def test_system_prompt_extraction_fires_for_a_customer_chat_not_an_internal_batch_job():
+    assert "system-prompt-extraction@system-prompt" in _findings(_chat())
+    batch = _system(
+        "generative",
+        [
+            {"id": "system-prompt", "type": "prompt"},
+            {"id": "llm", "type": "model", "outputs": ["text"]},
+            {"id": "nightly-summary", "type": "application"},
+        ],
+        [("system-prompt", "prompts", "llm"), ("nightly-summary", "prompts", "llm")],
+    )
+    assert "system-prompt-extraction@system-prompt" not in _findings(batch)
+
+
+def test_prompt_injection_findings_sit_where_the_model_is_prompted():
+    found = _findings(_chat(front_ends=2))
+    for threat in ("direct-prompt-injection", "jailbreak", "indirect-prompt-injection"):
+        assert f"{threat}@assistant" in found
+        assert f"{threat}@front-0" not in found
+
+
+def test_indirect_prompt_injection_needs_untrusted_retrieved_content():
+    model = _chat()
+    assert "indirect-prompt-injection@assistant" in _findings(model)
+    no_web = model.model_copy(
+        update={"flows": [f for f in model.flows if f.source != "web-search"]}
+    )
+    assert "indirect-prompt-injection@assistant" not in _findings(no_web)
+
+
+def _agent(**agent):
+    return _system(
+        "agentic",
+        [
+            {"id": "staff", "type": "user_group"},
+            {"id": "agent", "type": "agent", **agent},
+            {"id": "llm", "type": "model", "outputs": ["text"]},
+            {"id": "crm", "type": "tool", "permissions": ["crm.write"]},
+            {"id": "memory", "type": "vector_store", "tags": ["memory"]},
+            {"id": "forum", "type": "dataset", "source": "public", "tags": ["feedback"]},
+            {"id": "kb", "type": "vector_store"},
+        ],
+        [
+            ("staff", "prompts", "agent"),
+            ("agent", "prompts", "llm"),
+            ("agent", "invokes", "crm"),
+            ("agent", "writes", "memory"),
+            ("memory", "retrieves", "agent"),
+            ("forum", "indexes", "kb"),
+            ("kb", "retrieves", "agent"),
+        ],
+    )
+
+
+def test_excessive_agency_is_worse_without_approval_and_with_standing_permissions():
+    careful = _findings(_agent(human_approval=True))["excessive-agency@agent"]
+    reckless = _findings(_agent(permissions=["crm.admin"]))["excessive-agency@agent"]
+    assert reckless.likelihood > careful.likelihood
+    assert reckless.impact > careful.impact
+
+
+def test_agent_memory_and_rag_poisoning_attach_to_their_stores():
+    found = _findings(_agent())
+    assert "agent-memory-poisoning@memory" in found
+    assert "rag-poisoning@kb" in found
+    assert "rag-poisoning@memory" not in found  # nothing indexes the memory
+    rag = found["rag-poisoning@kb"]
+    assert rag.likelihood > rag.match.threat.likelihood  # indexed from public user feedback
+
+
+def test_superfluous_functionality_and_unsafe_serialisation_read_model_attributes():
+    model = _system(
+        "generative",
+        [
+            {
+                "id": "vision-llm",
+                "type": "model",
+                "modalities_offered": ["text", "image"],
+                "modalities_used": ["text"],
+                "format": "pickle",
+            },
+            {
+                "id": "text-llm",
+                "type": "model",
+                "modalities_offered": ["text"],
+                "modalities_used": ["text"],
+                "format": "safetensors",
+            },
+        ],
+        [],
+    )
+    found = _findings(model)
+    assert "superfluous-functionality@vision-llm" in found
+    assert "superfluous-functionality@text-llm" not in found
+    assert "unsafe-serialised-artifact@vision-llm" in found
+    assert "unsafe-serialised-artifact@text-llm" not in found

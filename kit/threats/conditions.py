@@ -10,6 +10,9 @@ A condition is one of:
 - ``{all: [C, ...]}``, ``{any: [C, ...]}``, ``{not: C}``.
 
 Names of attributes, flow kinds and asset types are checked when the library loads.
+`exists` treats an empty list or empty text as absent. Evidence: `any` keeps the first branch
+that holds for an asset, so order its branches with the most telling first; controls recorded
+on the assets that evidence names count as mitigating.
 """
 
 from __future__ import annotations
@@ -159,6 +162,10 @@ def check_names(cond: Condition, path: tuple = ()) -> list[tuple[tuple, str]]:
             )
             return problems
         op = cond.operator
+        if op in ("equals", "in") and cond.attribute in LIST_ATTRIBUTES:
+            problems.append((path + (op,), f"'{cond.attribute}' is a list: test it with 'contains' "
+                             f"(or 'exists' for empty or not), not '{op}'"))
+            return problems
         if op in ("contains", "beyond") and cond.attribute not in LIST_ATTRIBUTES:
             problems.append((path + (op,), f"'{op}' needs a list attribute; '{cond.attribute}' is not one"))
         if op == "beyond" and cond.beyond not in LIST_ATTRIBUTES:
