@@ -78,11 +78,35 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("action", choices=["verify", "show"])
     _system_arg(c)
     _out_arg(c)
+    c = command("lab", cmd_lab, "open the workshop on a system in JupyterLab (loopback only)")
+    _system_arg(c)
+    _library_arg(c)
+    _out_arg(c)
+    c.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    c.add_argument("--no-browser", action="store_true", help="print the URL, open no browser")
     command("schema", cmd_schema, "print the JSON Schema of system files")
     c = command("init", cmd_init, "write a commented starter system file")
     c.add_argument("--template", required=True, help="starter name (see --list)")
     c.add_argument("path", nargs="?", help="where to write it (default: <template>.yaml)")
     c.add_argument("--force", action="store_true", help="overwrite an existing file")
+    c = command("graph", cmd_graph, "summarise the asset graph's analyses; optionally draw it")
+    _system_arg(c)
+    _library_arg(c)
+    c.add_argument("--png", metavar="PATH", help="also write the picture of the graph")
+    c = command("hash", cmd_hash,
+                "hash every asset's artifact, record new hashes, report changed ones")
+    _system_arg(c)
+    _library_arg(c)
+    c.add_argument("--update", action="store_true",
+                   help="accept changed hashes: record the new values")
+    c = command("export", cmd_export, "write the system in another format")
+    c.add_argument("format", choices=sorted(EXPORTERS), help="what to write")
+    _system_arg(c)
+    _library_arg(c)
+    c.add_argument("--out", metavar="PATH", help="where to write it (default: beside you, "
+                   "named after the system file)")
+    c.add_argument("--timestamp", metavar="ISO-8601",
+                   help="time to stamp on the export (default: $SOURCE_DATE_EPOCH, else none)")
     return p
 
 
@@ -124,6 +148,13 @@ def cmd_check(args) -> int:
     print(f"  flows: {s['flows']}  controls: {s['controls']}  attestations: {s['attestations']}  "
           f"decisions: {s['decisions']}")
     return 0
+
+
+def cmd_lab(args) -> int:
+    from .workshop import run_lab
+
+    return run_lab(args.system, port=args.port, open_browser=not args.no_browser, out=args.out,
+                   library_dirs=args.library)
 
 
 def cmd_schema(args) -> int:
@@ -187,7 +218,7 @@ def cmd_comply(args) -> int:
     written = write_csv(df, args.csv) if args.csv else None
     last = facts.last_run_time if facts else None
     print(f"{model.system.name}: {df['provision'].nunique()} provisions × "
-          f"{df['role'].nunique()} role(s); run history: {f'{last:%Y-%m-%d}' if last else 'none'}")
+          f"{df['role'].nunique()} role(s); run history: {f'last run {last:%Y-%m-%d}' if last else 'none'}")
     s = summary(df).assign(principle=lambda d: "P" + d["principle"].astype(str))
     counts = ["met", "partial", "not met", "not applicable", "not assessed"]
     print(table(s, ["principle", "role", *counts],
@@ -309,3 +340,106 @@ def cmd_audit(args) -> int:
     n = len(audit.read(store.audit_path))
     print(f"{store.audit_path}: {n} entries, chain intact")
     return 0
+
+
+def cmd_graph(args) -> int:
+    from . import graph as graphs
+    from .hashes import read_record
+
+    model, _ = load(args)
+    g = graphs.build(model)
+    results = graphs.analyses(g, read_record(system_path(args)))
+    print(f"{model.system.name}: {len(model.assets)} assets, {len(model.flows)} flows")
+    for name, found in results.items():
+        print(f"\n{name.replace('_', ' ')}: {len(found) or 'none'}")
+        if isinstance(found, dict):
+            for asset, items in found.items():
+                print(f"  {asset}: {'; '.join(items)}")
+        else:
+            for c in found:
+                weak = [w for w in ("authenticated", "encrypted") if not c[w]]
+                print(f"  {c['flow']}{'  (not ' + ' or '.join(weak) + ')' if weak else ''}")
+    if args.png:
+        from .plots import draw_graph
+
+        draw_graph(g, gaps=results["inventory_gaps"]).savefig(args.png, dpi=120)
+        print(f"\nwrote {args.png}")
+    return 0
+
+
+def cmd_hash(args) -> int:
+    from .hashes import check_artifacts, record_hashes
+
+    model, _ = load(args)
+    path = system_path(args)
+    checks = check_artifacts(path, model)
+    if not checks:
+        print(f"{path}: no asset names an artifact file; nothing to hash")
+        return 0
+    for c in checks:
+        if c.status == "changed":
+            what = f"expected {c.expected[:12]}… ({c.expected_from}), now {c.sha256[:12]}…"
+        elif c.status in ("missing", "unreadable"):
+            what = c.detail or "file not found"
+        else:
+            what = c.sha256
+        print(f"{c.status:<10}  {c.asset}  {c.path}  {what}")
+    sidecar = record_hashes(path, model, checks, update=args.update)
+    print(f"recorded in {sidecar}")
+    # --update accepts a change against the record; a hash written in the system file stays
+    # the expected value until someone edits the file.
+    problems = [c for c in checks if c.finding_id and not (
+        args.update and c.status == "changed" and c.expected_from == "record")]
+    for c in problems:
+        hint = "; update sha256 in the system file" if c.expected_from == "system file" else ""
+        print(f"finding: {c.finding_id}{hint}")
+    return 1 if problems else 0
+
+
+def cmd_export(args) -> int:
+    model, library = load(args)
+    target = EXPORTERS[args.format](args, model, library)
+    print(f"wrote {target}")
+    return 0
+
+
+def export_timestamp(args):
+    """The --timestamp of an export (or $SOURCE_DATE_EPOCH) as an aware datetime, or None."""
+    import datetime as dt
+    import os
+
+    from .errors import fail
+
+    if args.timestamp:
+        try:
+            stamp = dt.datetime.fromisoformat(args.timestamp)
+        except ValueError:
+            raise fail("--timestamp", None, "", f"'{args.timestamp}' is not an ISO-8601 time, "
+                       "e.g. 2026-01-31T09:00:00+00:00") from None
+        return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    return dt.datetime.fromtimestamp(int(epoch), dt.UTC) if epoch and epoch.isdigit() else None
+
+
+def _export_bom(args, model, library) -> Path:
+    from .export.bom import write_bom
+    from .graph import build
+    from .hashes import read_record
+
+    target = Path(args.out or f"{system_path(args).stem}.bom.json")
+    return write_bom(build(model), target, hashes=read_record(system_path(args)),
+                     timestamp=export_timestamp(args))
+
+
+def _export_graphml(args, model, library) -> Path:
+    from .export.graphml import write_graphml
+    from .graph import build
+
+    return write_graphml(build(model), Path(args.out or f"{system_path(args).stem}.graphml"))
+
+
+# `saikit export FORMAT`: each entry takes (args, model, library), writes, returns the path.
+EXPORTERS = {
+    "bom": _export_bom,
+    "graphml": _export_graphml,
+}

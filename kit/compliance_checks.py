@@ -20,7 +20,13 @@ from dataclasses import dataclass
 from functools import cached_property, wraps
 from typing import TYPE_CHECKING
 
-from .graph import AssetGraph, blast_radius
+from .graph import (
+    AssetGraph,
+    blast_radius,
+    environment_mixing,
+    inventory_gaps,
+    permission_excess,
+)
 from .model import Asset, SystemModel
 from .risk import Assessment
 from .threats.library import Library
@@ -37,7 +43,9 @@ Result = tuple[str, str, str]  # (status, evidence, reason)
 SENSITIVE = frozenset({"confidential", "personal", "special_category"})
 DATA_TYPES = ("dataset", "vector_store", "log_store")
 # Treatments that leave a finding's risk standing: someone outside the team must hear about it.
-UNRESOLVED = frozenset({"action required", "accepted", "transferred", "mitigating", "review overdue"})
+UNRESOLVED = frozenset(
+    {"action required", "accepted", "transferred", "mitigating", "review overdue"}
+)
 # Treatments by which a risk counts as managed (a decision was taken and is in date).
 DECIDED = frozenset({"accepted", "transferred", "avoided", "false positive"})
 
@@ -71,7 +79,7 @@ class Inputs:
         return out
 
     def control(self, asset_id: str, controls: Iterable[str]) -> tuple[str, str] | None:
-        """(control, status) of the best of `controls` on the asset, implemented first; else None."""
+        """(control, status) of the best of `controls` on the asset (implemented first), or None."""
         on_asset = self.applied.get(asset_id, {})
         found = [(on_asset[c], c) for c in sorted(controls) if c in on_asset]
         if not found:
@@ -134,9 +142,9 @@ def every(
     empty: str,
     strict: bool = False,
 ) -> Result:
-    """Verdict over (item, passes, what was seen) rows: evidence lists each row, reason the failures.
+    """A verdict over (item, passes, what was seen) rows; evidence lists all, reason the failures.
 
-    `good` and `bad` complete "all N {noun} {good}" and "K of N {noun} {bad}: items".
+    `good` and `bad` complete "N of N {noun} {good}: items" and "K of N {noun} {bad}: items".
     """
     if not rows:
         return NOT_APPLICABLE, "", empty
@@ -144,7 +152,7 @@ def every(
     evidence = "; ".join(f"{item}: {seen}" for item, _, seen in rows)
     total = len(rows)
     if not failing:
-        return MET, evidence, f"all {total} {noun} {good}: {names(i for i, _, _ in rows)}"
+        return MET, evidence, f"{total} of {total} {noun} {good}: {names(i for i, _, _ in rows)}"
     status = NOT_MET if strict or len(failing) == total else PARTIAL
     return status, evidence, f"{len(failing)} of {total} {noun} {bad}: {names(failing)}"
 
@@ -189,12 +197,19 @@ def audit_trail_covers_models_datasets_prompts(inp: Inputs) -> Result:
         return NOT_MET, "run history: no published run", "no run in the audit trail yet"
     last = inp.facts.last_run_time.date().isoformat()
     rows = [
-        (a.id, bool(a.version or a.sha256), f"version {a.version or '-'}, sha256 {'yes' if a.sha256 else 'no'}")
+        (
+            a.id,
+            bool(a.version or a.sha256),
+            f"version {a.version or '-'}, sha256 {'yes' if a.sha256 else 'no'}",
+        )
         for a in inp.assets("model", "dataset", "prompt")
     ]
     status, evidence, reason = every(
-        rows, "models, datasets and prompts", "carry a version or sha256",
-        "carry neither version nor sha256", empty="no model, dataset or prompt",
+        rows,
+        "models, datasets and prompts",
+        "carry a version or sha256",
+        "carry neither version nor sha256",
+        empty="no model, dataset or prompt",
     )
     if status == NOT_APPLICABLE:
         status = MET
@@ -209,37 +224,48 @@ def external_components_have_due_diligence(inp: Inputs) -> Result:
             a.id,
             a.due_diligence is not None,
             f"due diligence {a.due_diligence.date} ({one_line(a.due_diligence.evidence, 60)})"
-            if a.due_diligence else f"{a.source} {a.type}, no due_diligence",
+            if a.due_diligence
+            else f"{a.source} {a.type}, no due_diligence",
         )
         for a in inp.assets()
         if a.type not in ("dataset", "user_group")
         and (a.source != "internal" or a.type == "third_party_component")
     ]
     return every(
-        rows, "external components", "have due_diligence recorded", "have no due_diligence",
+        rows,
+        "external components",
+        "have due_diligence recorded",
+        "have no due_diligence",
         empty="no public or third-party component in the inventory",
     )
 
 
 @check("5.1.2-6")
 def permissions_no_wider_than_flows(inp: Inputs) -> Result:
-    """Every permission granted to an asset is needed by one of the flows it takes part in."""
+    """Every permission granted to an asset is used by one of its flows (permission_excess)."""
+    excess = permission_excess(inp.graph)
     rows = []
     for asset in inp.assets():
         if not asset.permissions:
             continue
-        needed = {
-            p for f in inp.model.flows if asset.id in (f.source, f.target) for p in f.permissions
-        }
-        excess = [p for p in asset.permissions if p not in needed]
-        seen = f"unused by any flow: {', '.join(excess)}" if excess else (
-            f"{', '.join(asset.permissions)} all needed by its flows"
-        )
-        label = f"{asset.id} ({', '.join(excess)})" if excess else asset.id
-        rows.append((label, not excess, seen))
+        extra = excess.get(asset.id, [])
+        if extra:
+            rows.append(
+                (
+                    f"{asset.id} ({', '.join(extra)})",
+                    False,
+                    f"unused by any flow: {', '.join(extra)}",
+                )
+            )
+        else:
+            rows.append((asset.id, True, f"{', '.join(asset.permissions)} all used by its flows"))
     return every(
-        rows, "assets granted permissions", "hold only permissions their flows need",
-        "hold permissions no flow needs", empty="no asset is granted permissions", strict=True,
+        rows,
+        "assets granted permissions",
+        "hold only permissions their flows need",
+        "hold permissions no flow needs",
+        empty="no asset is granted permissions",
+        strict=True,
     )
 
 
@@ -256,12 +282,16 @@ def external_providers_have_due_diligence(inp: Inputs) -> Result:
     for provider, assets in providers.items():
         done = [a for a in assets if a.due_diligence]
         seen = (
-            f"due diligence {done[0].due_diligence.date} on {done[0].id}" if done
+            f"due diligence {done[0].due_diligence.date} on {done[0].id}"
+            if done
             else f"no due_diligence on {names(a.id for a in assets)}"
         )
         rows.append((provider, bool(done), seen))
     return every(
-        rows, "external providers", "have due diligence recorded", "have no due diligence",
+        rows,
+        "external providers",
+        "have due diligence recorded",
+        "have no due diligence",
         empty="no asset names an external provider",
     )
 
@@ -277,13 +307,27 @@ def threat_model_run_and_reviewed(inp: Inputs) -> Result:
         return NOT_MET, "run history: no published run", "no threat-model run in the run history"
     last = inp.facts.last_run_time.date().isoformat()
     overdue = inp.assessment.overdue_reviews
-    evidence = f"last run {last} ({age} days ago); review interval {interval} days; " \
-               f"overdue decision reviews: {names(overdue) or 'none'}"
+    evidence = (
+        f"last run {last} ({age} days ago); review interval {interval} days; "
+        f"overdue decision reviews: {names(overdue) or 'none'}"
+    )
     if age > interval:
-        return PARTIAL, evidence, f"last threat-model run {last} is older than the {interval}-day review interval"
+        return (
+            PARTIAL,
+            evidence,
+            f"last threat-model run {last} is older than the {interval}-day review interval",
+        )
     if overdue:
-        return PARTIAL, evidence, f"{len(overdue)} risk decisions are past their review date: {names(overdue)}"
-    return MET, evidence, f"threat model run {last}, within the {interval}-day review interval; no decision overdue"
+        return (
+            PARTIAL,
+            evidence,
+            f"{len(overdue)} risk decisions are past their review date: {names(overdue)}",
+        )
+    return (
+        MET,
+        evidence,
+        f"threat model run {last}, within the {interval}-day review interval; no decision overdue",
+    )
 
 
 @check("5.1.3-1.1", history=True)
@@ -299,7 +343,11 @@ def threat_model_current_with_configuration(inp: Inputs) -> Result:
     evidence = f"current configuration {now}; last run {last} assessed {then}"
     if facts.config_sha256 == facts.last_run_config_sha256:
         return MET, evidence, f"the last run ({last}) assessed the current configuration {now}"
-    return NOT_MET, evidence, f"configuration changed since the last threat-model run ({last}): {then} → {now}"
+    return (
+        NOT_MET,
+        evidence,
+        f"configuration changed since the last threat-model run ({last}): {then} → {now}",
+    )
 
 
 @check("5.1.3-1.2")
@@ -308,45 +356,49 @@ def superfluous_modalities_managed(inp: Inputs) -> Result:
     models = [a for a in inp.assets("model") if a.modalities_offered]
     if not models:
         return NOT_APPLICABLE, "", "no model records modalities_offered"
-    controls = inp.controls_for("5.1.3-1.2")
-    unmanaged, pending, evidence = [], [], []
-    for m in models:
-        extra = [x for x in m.modalities_offered if x not in m.modalities_used]
-        if not extra:
-            evidence.append(f"{m.id}: uses every modality it offers")
-            continue
-        control = inp.control(m.id, controls)
-        decided = [f for f in _findings_on(inp, m.id, "5.1.3-1.2") if f.treatment in DECIDED]
-        mitigating = [f for f in _findings_on(inp, m.id, "5.1.3-1.2") if f.treatment == "mitigating"]
-        if control and control[1] == "implemented":
-            seen = f"{control[0]} implemented"
-        elif decided:
-            seen = f"{decided[0].id} {decided[0].treatment}"
-        elif control or mitigating:
-            seen = f"{control[0]} planned" if control else f"{mitigating[0].id} mitigating"
-            pending.append(m.id)
-        else:
-            seen = "no restriction control or risk decision"
-            unmanaged.append(m.id)
-        evidence.append(f"{m.id}: offers {', '.join(extra)} unused; {seen}")
-    flagged = [m.id for m in models if set(m.modalities_offered) - set(m.modalities_used)]
+    flagged = [m for m in models if set(m.modalities_offered) - set(m.modalities_used)]
+    if not flagged:
+        return (
+            MET,
+            "; ".join(f"{m.id}: uses every modality it offers" for m in models),
+            (f"every model uses all the modalities it offers: {names(m.id for m in models)}"),
+        )
+    verdicts = {m.id: _modality_risk_managed(inp, m) for m in flagged}
+    evidence = "; ".join(f"{mid}: {seen}" for mid, (_, seen) in verdicts.items())
+    unmanaged = [mid for mid, (state, _) in verdicts.items() if state == NOT_MET]
+    pending = [mid for mid, (state, _) in verdicts.items() if state == PARTIAL]
     if unmanaged:
-        return NOT_MET, "; ".join(evidence), (
-            f"unused modalities without a restriction or risk decision on {names(unmanaged)}"
-        )
+        reason = f"unused modalities without a restriction or risk decision on {names(unmanaged)}"
+        return NOT_MET, evidence, reason
     if pending:
-        return PARTIAL, "; ".join(evidence), (
-            f"unused modalities of {names(pending)}: restriction planned, not implemented"
-        )
-    if flagged:
-        return MET, "; ".join(evidence), f"unused modalities of {names(flagged)} are restricted or decided"
-    return MET, "; ".join(evidence), f"every model uses all the modalities it offers: {names(m.id for m in models)}"
+        reason = f"unused modalities of {names(pending)}: restriction planned, not implemented"
+        return PARTIAL, evidence, reason
+    return MET, evidence, f"unused modalities of {names(verdicts)} are restricted or decided"
+
+
+def _modality_risk_managed(inp: Inputs, model: Asset) -> tuple[str, str]:
+    """(met / partial / not met, what was seen) for one model with unused modalities."""
+    extra = ", ".join(x for x in model.modalities_offered if x not in model.modalities_used)
+    control = inp.control(model.id, inp.controls_for("5.1.3-1.2"))
+    findings = _findings_on(inp, model.id, "5.1.3-1.2")
+    decided = [f for f in findings if f.treatment in DECIDED]
+    mitigating = [f for f in findings if f.treatment == "mitigating"]
+    if control and control[1] == "implemented":
+        return MET, f"offers {extra} unused; {control[0]} implemented"
+    if decided:
+        return MET, f"offers {extra} unused; {decided[0].id} {decided[0].treatment}"
+    if control:
+        return PARTIAL, f"offers {extra} unused; {control[0]} planned"
+    if mitigating:
+        return PARTIAL, f"offers {extra} unused; {mitigating[0].id} mitigating"
+    return NOT_MET, f"offers {extra} unused; no restriction control or risk decision"
 
 
 def _findings_on(inp: Inputs, asset_id: str, provision: str) -> list:
     """Findings on an asset whose threat bears on `provision`."""
     return [
-        f for f in inp.assessment.findings
+        f
+        for f in inp.assessment.findings
         if f.match.asset_id == asset_id and provision in f.match.threat.provisions
     ]
 
@@ -365,13 +417,25 @@ def findings_above_appetite_are_treated(inp: Inputs) -> Result:
     action = [f.id for f in findings if f.treatment == "action required"]
     overdue = [f.id for f in findings if f.treatment == "review overdue"]
     if action:
-        return NOT_MET, evidence, (
-            f"{len(action)} of {len(findings)} findings exceed the {appetite} appetite with no "
-            f"decision: {names(action, 3)}"
+        return (
+            NOT_MET,
+            evidence,
+            (
+                f"{len(action)} of {len(findings)} findings exceed the {appetite} appetite with no "
+                f"decision: {names(action, 3)}"
+            ),
         )
     if overdue:
-        return PARTIAL, evidence, f"{len(overdue)} risk decisions are past their review date: {names(overdue, 3)}"
-    return MET, evidence, f"all {len(findings)} findings are within the {appetite} appetite or decided"
+        return (
+            PARTIAL,
+            evidence,
+            f"{len(overdue)} risk decisions are past their review date: {names(overdue, 3)}",
+        )
+    return (
+        MET,
+        evidence,
+        f"all {len(findings)} findings are within the {appetite} appetite or decided",
+    )
 
 
 @check("5.1.3-2", history=True)
@@ -379,13 +443,20 @@ def unresolved_findings_communicated(inp: Inputs) -> Result:
     """Every finding whose risk stands was in an exported communication pack."""
     sent = inp.facts.communicated_findings
     rows = [
-        (f.id, f.id in sent, f"{f.treatment}; {'in' if f.id in sent else 'not in'} a communication pack")
+        (
+            f.id,
+            f.id in sent,
+            f"{f.treatment}; {'in' if f.id in sent else 'not in'} a communication pack",
+        )
         for f in inp.assessment.findings
         if f.treatment in UNRESOLVED
     ]
     return every(
-        rows, "unresolved findings", "were in an exported communication pack",
-        "were never communicated", empty="no unresolved finding to communicate",
+        rows,
+        "unresolved findings",
+        "were in an exported communication pack",
+        "were never communicated",
+        empty="no unresolved finding to communicate",
     )
 
 
@@ -398,7 +469,11 @@ def human_oversight_described(inp: Inputs) -> Result:
     oversight = inp.model.system.human_oversight
     if not oversight:
         return NOT_MET, "system.human_oversight: empty", "system.human_oversight is empty"
-    return MET, f"system.human_oversight: {one_line(oversight, 120)}", "human oversight capability recorded in system.human_oversight"
+    return (
+        MET,
+        f"system.human_oversight: {one_line(oversight, 120)}",
+        "human oversight capability recorded in system.human_oversight",
+    )
 
 
 @check("5.1.4-3")
@@ -409,7 +484,12 @@ def human_oversight_backed_by_technical_measures(inp: Inputs) -> Result:
         a.human_approval or inp.control(a.id, approval) for a in inp.assets()
     )
     if not relies:
-        return NOT_APPLICABLE, "", "human oversight is not relied on as a control (no human_oversight, approval or human-approval control)"
+        return (
+            NOT_APPLICABLE,
+            "",
+            "human oversight is not relied on as a control "
+            "(no human_oversight, human_approval or human-approval control)",
+        )
     rows = []
     for a in inp.assets():
         control = inp.control(a.id, approval)
@@ -421,8 +501,11 @@ def human_oversight_backed_by_technical_measures(inp: Inputs) -> Result:
             ok, seen = _control_seen(inp, a.id, approval)
             rows.append((a.id, ok, f"outputs {', '.join(a.outputs) or '-'}; {seen}"))
     return every(
-        rows, "acting or approval-gated assets", "require human approval",
-        "act without human approval", empty="no asset takes actions or carries a human-approval control",
+        rows,
+        "acting or approval-gated assets",
+        "require human approval",
+        "act without human approval",
+        empty="no asset takes actions or carries a human-approval control",
     )
 
 
@@ -431,32 +514,46 @@ def human_oversight_backed_by_technical_measures(inp: Inputs) -> Result:
 
 @check("5.2.1-1")
 def inventory_owned_and_connected(inp: Inputs) -> Result:
-    """Every asset has an owner and every active asset is joined to another by a flow."""
+    """Every asset has an owner and a flow recording its connections (graph.inventory_gaps)."""
+    gaps = inventory_gaps(inp.graph)
     rows = []
     for a in inp.model.assets:
-        flows = len(inp.graph.out_edges.get(a.id, ())) + len(inp.graph.in_edges.get(a.id, ()))
-        problems = []
-        if a.type != "user_group" and not a.owner:
-            problems.append("no owner")
-        if a.status == "active" and not flows:
-            problems.append("no flow")
-        seen = ", ".join(problems) or f"owner {a.owner or '-'}, {flows} flows"
-        rows.append((a.id if not problems else f"{a.id} ({', '.join(problems)})", not problems, seen))
+        missing = [
+            {"owner": "no owner", "flows": "no flow"}[g]
+            for g in gaps.get(a.id, [])
+            if g in ("owner", "flows")
+        ]
+        if missing:
+            rows.append((f"{a.id} ({', '.join(missing)})", False, ", ".join(missing)))
+        else:
+            rows.append((a.id, True, f"owner {a.owner or '-'}, connected"))
     return every(
-        rows, "assets", "have an owner and at least one flow", "lack an owner or a flow",
+        rows,
+        "assets",
+        "have an owner and at least one flow",
+        "lack an owner or a flow",
         empty="the inventory is empty",
     )
 
 
 @check("5.2.1-2")
 def assets_versioned(inp: Inputs) -> Result:
-    """Every active asset (people aside) records a version."""
-    rows = [
-        (a.id, bool(a.version), f"version {a.version}" if a.version else "no version")
-        for a in inp.assets()
-        if a.type != "user_group"
-    ]
-    return every(rows, "assets", "record a version", "record no version", empty="no versionable asset")
+    """Every active asset that should carry a version does (graph.inventory_gaps)."""
+    gaps = inventory_gaps(inp.graph)
+    rows = []
+    for a in inp.assets():
+        if a.type == "user_group":
+            continue
+        unversioned = "version" in gaps.get(a.id, [])
+        seen = (
+            f"version {a.version}"
+            if a.version
+            else ("no version" if unversioned else f"no version expected for {a.type}")
+        )
+        rows.append((a.id, not unversioned, seen))
+    return every(
+        rows, "assets", "record a version", "record no version", empty="no versionable asset"
+    )
 
 
 @check("5.2.1-4")
@@ -473,8 +570,12 @@ def sensitive_data_access_protected(inp: Inputs) -> Result:
         ok, seen = _control_seen(inp, a.id, controls)
         rows.append((a.id, ok, f"{a.sensitivity}; {seen}"))
     return every(
-        rows, "sensitive data stores", "are access-protected", "have no implemented access protection",
-        empty="no confidential or personal data store", strict=True,
+        rows,
+        "sensitive data stores",
+        "are access-protected",
+        "have no implemented access protection",
+        empty="no confidential or personal data store",
+        strict=True,
     )
 
 
@@ -491,15 +592,26 @@ def confidential_weights_and_training_data_protected(inp: Inputs) -> Result:
         ok, seen = _control_seen(inp, a.id, controls)
         rows.append((a.id, ok, f"{a.type}, {a.sensitivity}; {seen}"))
     return every(
-        rows, "sensitive models and training datasets", "carry an implemented protection",
-        "carry no implemented protection", empty="no confidential model weights or training data",
+        rows,
+        "sensitive models and training datasets",
+        "carry an implemented protection",
+        "carry no implemented protection",
+        empty="no confidential model weights or training data",
     )
 
 
 # ------------------------------------------------------------------------ 5.2.2 infrastructure
 
 RATE_LIMITING = "rate-limiting"  # the issue asks for rate limits, not any 5.2.2-2 control
-_EXPOSABLE = ("model", "dataset", "vector_store", "log_store", "tool", "agent", "third_party_component")
+_EXPOSABLE = (
+    "model",
+    "dataset",
+    "vector_store",
+    "log_store",
+    "tool",
+    "agent",
+    "third_party_component",
+)
 
 
 @check("5.2.2-1")
@@ -507,18 +619,30 @@ def apis_and_exposed_assets_authenticated(inp: Inputs) -> Result:
     """Every API and every externally exposed model, data store or tool requires authentication,
     and every flow crossing a trust boundary is authenticated."""
     rows = [
-        (a.id, a.authentication not in (None, "none"), f"{a.type}, {a.exposure}; authentication {a.authentication or '-'}")
+        (
+            a.id,
+            a.authentication not in (None, "none"),
+            f"{a.type}, {a.exposure}; authentication {a.authentication or '-'}",
+        )
         for a in inp.assets()
         if a.type == "api" or (a.type in _EXPOSABLE and a.exposure != "internal")
     ]
     rows += [
-        (f.id, f.authenticated, "crosses boundary; " + ("authenticated" if f.authenticated else "unauthenticated"))
+        (
+            f.id,
+            f.authenticated,
+            "crosses boundary; " + ("authenticated" if f.authenticated else "unauthenticated"),
+        )
         for f in inp.model.flows
         if f.crosses_boundary
     ]
     return every(
-        rows, "APIs, exposed assets and boundary flows", "are authenticated", "are unauthenticated",
-        empty="no API, externally exposed asset or boundary-crossing flow", strict=True,
+        rows,
+        "APIs, exposed assets and boundary flows",
+        "are authenticated",
+        "are unauthenticated",
+        empty="no API, externally exposed asset or boundary-crossing flow",
+        strict=True,
     )
 
 
@@ -530,28 +654,40 @@ def external_apis_rate_limited(inp: Inputs) -> Result:
         if a.exposure == "internal" or a.source != "internal":
             continue
         if a.rate_limit_per_minute:
-            rows.append((a.id, True, f"{a.exposure}; rate_limit_per_minute={a.rate_limit_per_minute}"))
+            rows.append(
+                (a.id, True, f"{a.exposure}; rate_limit_per_minute={a.rate_limit_per_minute}")
+            )
         else:
             ok, seen = _control_seen(inp, a.id, {RATE_LIMITING})
             rows.append((a.id, ok, f"{a.exposure}; no rate_limit_per_minute; {seen}"))
     return every(
-        rows, "partner or public APIs", "are rate-limited", "are not rate-limited",
-        empty="no API or model offered to partners or the public", strict=True,
+        rows,
+        "partner or public APIs",
+        "are rate-limited",
+        "are not rate-limited",
+        empty="no API or model offered to partners or the public",
+        strict=True,
     )
 
 
 @check("5.2.2-3")
 def training_data_confined_to_development(inp: Inputs) -> Result:
-    """Non-public data that trains or fine-tunes a model lives only in the development environment."""
+    """Non-public training data stays in development (graph.environment_mixing)."""
+    mixing = environment_mixing(inp.graph)
     trains = {f.source for f in inp.model.flows if f.kind in ("trains", "fine_tunes")}
-    rows = [
-        (a.id, a.environment == "development", f"{a.sensitivity}, environment {a.environment}")
-        for a in inp.assets(*DATA_TYPES)
-        if a.id in trains and a.sensitivity != "public"
-    ]
+    rows = []
+    for a in inp.assets(*DATA_TYPES):
+        if a.id not in trains or a.sensitivity == "public":
+            continue
+        reasons = mixing.get(a.id, [])
+        seen = "; ".join(reasons) or f"{a.sensitivity}, held and read in development only"
+        rows.append((a.id, not reasons, seen))
     return every(
-        rows, "non-public training datasets", "are in the development environment",
-        "sit outside the development environment", empty="no non-public data trains a model",
+        rows,
+        "non-public training datasets",
+        "stay in the development environment",
+        "reach outside the development environment",
+        empty="no non-public data trains a model",
         strict=True,
     )
 
@@ -564,24 +700,39 @@ def design_audit_trail_kept(inp: Inputs) -> Result:
     """The audit trail records the system design as it is now."""
     facts = inp.facts
     if facts.last_run_time is None:
-        return NOT_MET, "run history: no published run", "no run in the audit trail records the design"
+        return (
+            NOT_MET,
+            "run history: no published run",
+            "no run in the audit trail records the design",
+        )
     last = facts.last_run_time.date().isoformat()
     evidence = f"last run {last}; configuration {(facts.last_run_config_sha256 or '-')[:12]}"
     if facts.config_sha256 and facts.config_sha256 != facts.last_run_config_sha256:
-        return PARTIAL, evidence, f"the audit trail's last run ({last}) records an earlier design; run again"
+        return (
+            PARTIAL,
+            evidence,
+            f"the audit trail's last run ({last}) records an earlier design; run again",
+        )
     return MET, evidence, f"the audit trail records the current design (last run {last})"
 
 
 @check("5.2.4-1.2")
 def model_hashes_recorded(inp: Inputs) -> Result:
-    """Every model whose artefact you hold (built in-house, or with a file) has a SHA-256."""
+    """Every model you hold the artefact of (all but third-party hosted ones) has a SHA-256."""
     rows = [
-        (a.id, bool(a.sha256), f"{a.source}, format {a.format or '-'}; sha256 {'recorded' if a.sha256 else 'missing'}")
+        (
+            a.id,
+            bool(a.sha256),
+            f"{a.source}, format {a.format or '-'}; sha256 {'recorded' if a.sha256 else 'missing'}",
+        )
         for a in inp.assets("model")
-        if a.source == "internal" or a.artifact or a.format
+        if not (a.source == "third_party" and not (a.artifact or a.format))
     ]
     return every(
-        rows, "models whose artefact you hold", "have a sha256", "have no sha256",
+        rows,
+        "models whose artefact you hold",
+        "have a sha256",
+        "have no sha256",
         empty="no model whose artefact you hold (hosted models only)",
     )
 
@@ -602,13 +753,19 @@ def _public_training_data(inp: Inputs) -> list[Asset]:
 def public_data_source_recorded(inp: Inputs) -> Result:
     """Every public dataset that feeds a model or index records where it came from."""
     rows = [
-        (a.id, bool(a.provenance and a.provenance.url),
-         f"provenance.url {a.provenance.url}" if a.provenance else "no provenance")
+        (
+            a.id,
+            bool(a.provenance and a.provenance.url),
+            f"provenance.url {a.provenance.url}" if a.provenance else "no provenance",
+        )
         for a in _public_training_data(inp)
     ]
     return every(
-        rows, "public datasets feeding a model or index", "record a source URL",
-        "record no source", empty="no public dataset feeds a model or vector store",
+        rows,
+        "public datasets feeding a model or index",
+        "record a source URL",
+        "record no source",
+        empty="no public dataset feeds a model or vector store",
     )
 
 
@@ -619,11 +776,15 @@ def public_data_url_and_retrieval_time(inp: Inputs) -> Result:
     for a in _public_training_data(inp):
         p = a.provenance
         ok = bool(p and p.url and p.retrieved)
-        seen = f"url {'yes' if p and p.url else 'no'}, retrieved {p.retrieved if p and p.retrieved else 'no'}"
+        retrieved = p.retrieved if p and p.retrieved else "no"
+        seen = f"url {'yes' if p and p.url else 'no'}, retrieved {retrieved}"
         rows.append((a.id, ok, seen))
     return every(
-        rows, "public datasets feeding a model or index", "record source URL and retrieval date",
-        "lack a source URL or retrieval date", empty="no public dataset feeds a model or vector store",
+        rows,
+        "public datasets feeding a model or index",
+        "record source URL and retrieval date",
+        "lack a source URL or retrieval date",
+        empty="no public dataset feeds a model or vector store",
     )
 
 
@@ -632,13 +793,19 @@ def prompt_changes_audited(inp: Inputs) -> Result:
     """The current version of every prompt appears in the audit trail."""
     audited = inp.facts.audited_prompts
     rows = [
-        (a.id, a.id in audited,
-         f"version {a.version or '-'} {'in' if a.id in audited else 'not in'} the audit trail")
+        (
+            a.id,
+            a.id in audited,
+            f"version {a.version or '-'} {'in' if a.id in audited else 'not in'} the audit trail",
+        )
         for a in inp.assets("prompt")
     ]
     return every(
-        rows, "prompts", "have their current version in the audit trail",
-        "have a current version missing from the audit trail", empty="no prompt in the inventory",
+        rows,
+        "prompts",
+        "have their current version in the audit trail",
+        "have a current version missing from the audit trail",
+        empty="no prompt in the inventory",
     )
 
 
@@ -656,15 +823,21 @@ def actions_logged(inp: Inputs) -> Result:
     for a in inp.assets():
         if a.type not in ("api", "agent") and a.id not in serves_users:
             continue
-        sinks = [f.target for f in inp.model.flows
-                 if f.source == a.id and f.kind == "logs_to" and f.target in log_stores]
+        sinks = [
+            f.target
+            for f in inp.model.flows
+            if f.source == a.id and f.kind == "logs_to" and f.target in log_stores
+        ]
         if sinks:
             rows.append((a.id, True, f"logs_to {', '.join(sinks)}"))
         else:
             ok, seen = _control_seen(inp, a.id, controls)
             rows.append((a.id, ok, f"no logs_to flow; {seen}"))
     return every(
-        rows, "APIs, agents and user-facing assets", "log their actions", "log nowhere",
+        rows,
+        "APIs, agents and user-facing assets",
+        "log their actions",
+        "log nowhere",
         empty="no API, agent or user-facing asset",
     )
 
@@ -682,7 +855,11 @@ def logs_analysed(inp: Inputs) -> Result:
             ok, seen = _control_seen(inp, a.id, controls)
             rows.append((a.id, ok, f"read by no asset; {seen}"))
     return every(
-        rows, "log stores", "are analysed", "are neither read nor monitored", empty="no log store",
+        rows,
+        "log stores",
+        "are analysed",
+        "are neither read nor monitored",
+        empty="no log store",
     )
 
 
@@ -692,7 +869,11 @@ def models_monitored(inp: Inputs) -> Result:
     controls = inp.controls_for("5.4.2-4")
     rows = [(a.id, *_control_seen(inp, a.id, controls)) for a in inp.assets("model")]
     return every(
-        rows, "models", "are monitored", "are not monitored", empty="no model in the inventory",
+        rows,
+        "models",
+        "are monitored",
+        "are not monitored",
+        empty="no model in the inventory",
     )
 
 
@@ -703,11 +884,19 @@ def models_monitored(inp: Inputs) -> Result:
 def retired_assets_disposed(inp: Inputs) -> Result:
     """Every retired asset records how its data and configuration were disposed of."""
     rows = [
-        (a.id, bool(a.disposal), f"disposal: {one_line(a.disposal, 80)}" if a.disposal else "no disposal record")
+        (
+            a.id,
+            bool(a.disposal),
+            f"disposal: {one_line(a.disposal, 80)}" if a.disposal else "no disposal record",
+        )
         for a in inp.model.assets
         if a.status == "retired"
     ]
     return every(
-        rows, "retired assets", "record their disposal", "have no disposal record",
-        empty="no retired asset", strict=True,
+        rows,
+        "retired assets",
+        "record their disposal",
+        "have no disposal record",
+        empty="no retired asset",
+        strict=True,
     )

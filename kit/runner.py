@@ -21,12 +21,12 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import __version__, audit
-from .catalogue import DEFAULT_EDITION
+from . import __version__, audit, yamlio
 from .errors import fail
-from .inputs import canonical_config, config_sha256, load_checked
 from .resources import notebooks
-from .threats.library import Library
+
+# Kept free of pydantic, pandas and papermill at import time: a no-op rerun must start fast.
+EDITION = "etsi-ts-104-223-v1.1.1"
 
 KERNEL = "python3"
 CELL_TIMEOUT_S = 600
@@ -58,9 +58,17 @@ def catalogue_sha256() -> str:
     """SHA-256 of the provision catalogue in force."""
     from importlib.resources import files
 
-    return hashlib.sha256(
-        files("kit.catalogue").joinpath(f"{DEFAULT_EDITION}.yaml").read_bytes()
-    ).hexdigest()
+    return hashlib.sha256(files("kit").joinpath(f"catalogue/{EDITION}.yaml").read_bytes()).hexdigest()
+
+
+def library_files(library_dirs=()) -> list[Path]:
+    """Every file of the threat library in force: the shipped one and the users' directories."""
+    from importlib.resources import files
+
+    out = []
+    for d in (Path(str(files("kit.threat_library"))), *(Path(x) for x in library_dirs)):
+        out += [p for p in [d / "controls.yaml", *sorted(d.glob("threats/*.yaml"))] if p.exists()]
+    return out
 
 
 def workbook_notebooks(extra_dirs=()) -> dict[str, Path]:
@@ -77,9 +85,9 @@ def workbook_notebooks(extra_dirs=()) -> dict[str, Path]:
     return found
 
 
-def fingerprints(config_hash: str, library: Library, sources: dict[str, Path]) -> dict[str, str]:
+def fingerprints(config_hash: str, library_dirs, sources: dict[str, Path]) -> dict[str, str]:
     """Each notebook's fingerprint: its code cells, the configuration, what it uses, the kit version."""
-    library_hash = _sha256_files(library.files())
+    library_hash = _sha256_files(library_files(library_dirs))
     catalogue_hash = catalogue_sha256()
     out = {}
     for name, path in sources.items():
@@ -188,6 +196,50 @@ def default_store(model, out: str | os.PathLike | None) -> Store:
     return Store(Path(out) if out else Path("runs") / model.system.id)
 
 
+def store_for_file(system: Path, out: str | os.PathLike | None) -> Store:
+    """The run store of a system file, reading only its id (no validation)."""
+    if out:
+        return Store(Path(out))
+    data = yamlio.load_file(system).data
+    system_id = data.get("system", {}).get("id") if isinstance(data, dict) else None
+    if not isinstance(system_id, str) or "/" in system_id or system_id.startswith("."):
+        return Store(Path("runs") / "unnamed")
+    return Store(Path("runs") / system_id)
+
+
+def input_files(system: Path) -> dict[str, str]:
+    """SHA-256 of the system file and the decisions file it names, by path."""
+    out = {str(system): hashlib.sha256(system.read_bytes()).hexdigest()}
+    data = yamlio.load_file(system).data
+    name = data.get("system", {}).get("decisions_file") if isinstance(data, dict) else None
+    if isinstance(name, str) and (system.parent / name).is_file():
+        path = (system.parent / name).resolve()
+        out[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def unchanged_since(previous: Path | None, system: Path, library_dirs, sources) -> bool:
+    """Whether nothing the last good run read has changed: same bytes, same fingerprints.
+
+    Decided from file hashes alone, without validating anything, so a no-op rerun is fast.
+    """
+    if previous is None:
+        return False
+    manifest = _read_json(previous / "manifest.json") or {}
+    inputs = manifest.get("inputs") or {}
+    if not inputs or manifest.get("kit_version") != __version__:
+        return False
+    for path, digest in inputs.items():
+        p = Path(path)
+        if not p.is_file() or hashlib.sha256(p.read_bytes()).hexdigest() != digest:
+            return False
+    if Path(manifest.get("system_path", "")) != system:
+        return False
+    expected = fingerprints(manifest["config_sha256"], library_dirs, sources)
+    return expected == manifest.get("fingerprints") and all(
+        (previous / "notebooks" / f"{n}.ipynb").exists() for n in expected)
+
+
 # ---------------------------------------------------------------- execution
 
 
@@ -210,6 +262,7 @@ def execute_notebook(source: str, target: str, parameters: dict, cwd: str,
 
     name = Path(source).stem
     start = time.perf_counter()
+    _kernel_log(Path(target).parent.parent / "logs" / f"{name}.log")
     for attempt in range(1, 4):
         try:
             pm.execute_notebook(
@@ -230,6 +283,14 @@ def execute_notebook(source: str, target: str, parameters: dict, cwd: str,
                 continue
             return NotebookResult(name, False, time.perf_counter() - start, attempt, text)
     raise AssertionError("unreachable")
+
+
+def _kernel_log(path: Path) -> None:
+    """Send this worker's stderr, which kernels inherit, to a log file in the run folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 2)
+    os.close(fd)
 
 
 def execute_all(sources: dict[str, Path], names: list[str], staging: Path, parameters: dict,
@@ -255,9 +316,10 @@ def execute_all(sources: dict[str, Path], names: list[str], staging: Path, param
 # ---------------------------------------------------------------- collecting outputs
 
 
-def collect(staging: Path, model, library: Library, facts=None) -> dict[str, str]:
+def collect(staging: Path, model, library, facts=None) -> dict[str, str]:
     """Write the run's tables (register, findings, provisions, config) into `staging`; return their names."""
     from .analysis import analyse_model
+    from .inputs import canonical_config
 
     analysis = analyse_model(model, library)
     reg = analysis.register
@@ -365,24 +427,31 @@ def run(system: str | os.PathLike, *, out=None, jobs: int = 2, force: bool = Fal
         timeout: int = CELL_TIMEOUT_S) -> RunResult:
     """Run the workbook on a system file; rerun only what its changes make stale."""
     system = Path(system).resolve()
+    library_dirs = [str(Path(d).resolve()) for d in library_dirs]
+    sources = workbook_notebooks(notebook_dirs)
+    store = store_for_file(system, out) if system.is_file() else Store(Path(out or "runs"))
+    previous = store.latest()
+    if unchanged_since(previous, system, library_dirs, sources):
+        _append_up_to_date(store, previous)
+        return RunResult("up to date", previous, [], sorted(sources))
+    from .inputs import canonical_config, config_sha256, load_checked
+
     model, library = load_checked(system, library_dirs)
     config_hash = config_sha256(model)
     store = default_store(model, out)
     previous = store.latest()
-    sources = workbook_notebooks(notebook_dirs)
-    prints = fingerprints(config_hash, library, sources)
+    prints = fingerprints(config_hash, library_dirs, sources)
     stale = stale_notebooks(prints, previous, force)
     old_config = _read_json(previous / "config.json") if previous else None
     changes = config_changes(old_config, canonical_config(model))
     if not stale:
-        audit.append(store.audit_path, "run", status="up to date", run=previous.name,
-                     config_sha256=config_hash, notebooks_run=[], notebooks_skipped=sorted(prints))
+        _append_up_to_date(store, previous)
         return RunResult("up to date", previous, [], sorted(prints))
     run_id = _run_id(store, config_hash)
     staging = store.stage(run_id)
     progress(f"{model.system.name}: {len(stale)} notebook(s) to run, {len(prints) - len(stale)} unchanged")
     parameters = {"system_path": str(system), "config_sha256": config_hash,
-                  "library_dirs": [str(Path(d).resolve()) for d in library_dirs]}
+                  "library_dirs": library_dirs}
     results = execute_all(sources, stale, staging, parameters, str(system.parent), jobs, progress, timeout)
     failures = [r for r in results if not r.ok]
     skipped = sorted(set(prints) - set(stale))
@@ -400,7 +469,8 @@ def run(system: str | os.PathLike, *, out=None, jobs: int = 2, force: bool = Fal
     manifest = {
         "run": run_id, "system": model.system.id, "system_name": model.system.name,
         "system_path": str(system), "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "config_sha256": config_hash, "kit_version": __version__, "edition": DEFAULT_EDITION,
+        "config_sha256": config_hash, "kit_version": __version__, "edition": EDITION,
+        "inputs": input_files(system), "library_dirs": library_dirs,
         "fingerprints": prints, "notebooks_run": stale, "notebooks_skipped": skipped,
         "changes": changes, "outputs": _file_hashes(staging),
         "audit_prev": {"seq": entries[-1]["seq"], "hash": entries[-1]["hash"]} if entries else None,
@@ -413,6 +483,13 @@ def run(system: str | os.PathLike, *, out=None, jobs: int = 2, force: bool = Fal
                  outputs=manifest["outputs"], prompts=manifest["prompts"])
     store.point_latest(run_dir)
     return RunResult("published", run_dir, stale, skipped, [], changes)
+
+
+def _append_up_to_date(store: Store, previous: Path) -> None:
+    manifest = _read_json(previous / "manifest.json") or {}
+    audit.append(store.audit_path, "run", status="up to date", run=previous.name,
+                 config_sha256=manifest.get("config_sha256"), notebooks_run=[],
+                 notebooks_skipped=sorted(manifest.get("fingerprints", {})))
 
 
 def stale_notebooks(prints: dict[str, str], previous: Path | None, force: bool) -> list[str]:

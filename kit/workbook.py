@@ -121,10 +121,91 @@ def external_components(wb: Workbook) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def permissions(wb: Workbook) -> pd.DataFrame:
+    """Permissions granted to tools, agents and others, against what their flows use (5.1.2-6)."""
+    from .graph import permission_excess
+
+    excess = permission_excess(wb.analysis.graph)
+    used: dict[str, set[str]] = {}
+    for f in wb.model.flows:
+        used.setdefault(f.source, set()).update(f.permissions)
+        used.setdefault(f.target, set()).update(f.permissions)
+    rows = [
+        {"asset": a.id, "type": a.type, "granted": ", ".join(a.permissions),
+         "used by flows": ", ".join(sorted(used.get(a.id, set()) & set(a.permissions))),
+         "excess": "; ".join(excess.get(a.id, [])) or "none",
+         "human approval": "yes" if a.human_approval else "no"}
+        for a in wb.model.assets if a.permissions
+    ]
+    return pd.DataFrame(rows, columns=["asset", "type", "granted", "used by flows", "excess", "human approval"])
+
+
 def provisions_for(wb: Workbook, principles: list[int]) -> pd.DataFrame:
     """The provision-by-role assessment rows of some principles."""
     df = wb.provisions
     return df[df["principle"].isin(principles)].reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- inventory (principles 5, 7, 8)
+
+
+def inventory(wb: Workbook) -> pd.DataFrame:
+    """Every asset with the attributes that track, authenticate and version it (5.2.1)."""
+    rows = [
+        {"asset": a.id, "type": a.type, "name": a.name or "", "owner": a.owner or "",
+         "version": a.version or "", "sha256": (a.sha256[:12] + "…") if a.sha256 else "",
+         "source": a.source, "provider": a.provider or "", "environment": a.environment,
+         "exposure": a.exposure, "status": a.status}
+        for a in wb.model.assets
+    ]
+    return pd.DataFrame(rows)
+
+
+def asset_picture(wb: Workbook):
+    """The layered asset graph, assets with inventory gaps marked."""
+    from .plots import draw_graph
+
+    return draw_graph(wb.analysis.graph)
+
+
+def graph_findings(wb: Workbook) -> pd.DataFrame:
+    """Interdependency analyses as one table: analysis, asset, reason."""
+    from .graph import analyses
+
+    rows = []
+    for name, result in analyses(wb.analysis.graph).items():
+        if name == "inventory_gaps":
+            continue
+        if isinstance(result, dict):
+            for asset, reasons in result.items():
+                for reason in reasons if isinstance(reasons, list) else [reasons]:
+                    rows.append({"analysis": name.replace("_", " "), "asset": asset, "reason": reason})
+        else:
+            for item in result:
+                protection = [w for w, on in (("authenticated", item["authenticated"]),
+                                              ("encrypted", item["encrypted"])) if on]
+                rows.append({"analysis": name.replace("_", " "), "asset": item["flow"],
+                             "reason": f"{item['kind']} flow crosses a trust boundary; "
+                                       + (", ".join(protection) or "neither authenticated nor encrypted")})
+    return pd.DataFrame(rows, columns=["analysis", "asset", "reason"])
+
+
+def blast_radii(wb: Workbook, limit: int = 10) -> pd.DataFrame:
+    """The assets whose compromise reaches furthest, and what they reach."""
+    from .graph import blast_radius, blast_radius_sizes
+
+    sizes = sorted(blast_radius_sizes(wb.analysis.graph).items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+    rows = [{"asset": a, "reaches": n,
+             "assets reached": ", ".join(sorted(blast_radius(wb.analysis.graph, a)))} for a, n in sizes]
+    return pd.DataFrame(rows, columns=["asset", "reaches", "assets reached"])
+
+
+def inventory_gaps(wb: Workbook) -> pd.DataFrame:
+    """Assets missing an owner, a version, a hash or (public data) provenance."""
+    from .graph import inventory_gaps as gaps
+
+    rows = [{"asset": a, "missing": "; ".join(g)} for a, g in gaps(wb.analysis.graph).items()]
+    return pd.DataFrame(rows, columns=["asset", "missing"])
 
 
 # ---------------------------------------------------------------- threat model (principle 3)
@@ -186,6 +267,13 @@ def compliance_summary(wb: Workbook) -> pd.DataFrame:
     from .compliance import summary
 
     return summary(wb.provisions)
+
+
+def compliance_heatmap(wb: Workbook):
+    """Share of applicable provisions met, by principle and role."""
+    from .compliance_plots import coverage_heatmap
+
+    return coverage_heatmap(wb.provisions, wb.model.system.name)
 
 
 def compliance_gaps(wb: Workbook) -> pd.DataFrame:

@@ -1,0 +1,269 @@
+"""Compliance with ETSI TS 104 223: every provision, for every role the organisation holds.
+
+`assess` gives one row per provision and role. A provision that does not bind a role is "not
+applicable" for it. Otherwise an automatic check (kit.compliance_checks) decides when there is
+one; an attestation from the system file decides when there is not, or when the check needs run
+history that is missing; with neither the provision is "not assessed". `summary` and `gaps` are
+views of that table.
+
+Example: ``gaps(assess(analyse("system.yaml"), today=date(2026, 11, 26)))``
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .analysis import Analysis
+from .catalogue import Catalogue, Provision, load_catalogue
+from .compliance_checks import (
+    CHECKS,
+    HISTORY_CHECKS,
+    MET,
+    NOT_APPLICABLE,
+    NOT_ASSESSED,
+    NOT_MET,
+    PARTIAL,
+    Inputs,
+    Result,
+    one_line,
+)
+from .errors import InputError, Problem, did_you_mean
+from .model import Attestation, SystemModel
+
+__all__ = [
+    "CHECKS",
+    "COLUMNS",
+    "HISTORY_CHECKS",
+    "ROLES",
+    "STATUSES",
+    "STATUS_RANK",
+    "RunFacts",
+    "assess",
+    "gaps",
+    "summary",
+    "write_csv",
+]
+
+STATUSES = (MET, PARTIAL, NOT_MET, NOT_APPLICABLE, NOT_ASSESSED)
+# Lower needs attention sooner; sorting by it puts gaps first and non-applicable rows last.
+STATUS_RANK = {NOT_MET: 0, NOT_ASSESSED: 1, PARTIAL: 2, MET: 3, NOT_APPLICABLE: 4}
+ROLES = ("developer", "system_operator", "data_custodian")
+PHASES = ("design", "development", "deployment", "maintenance", "end_of_life")
+MODALS = ("shall", "should")
+COLUMNS = [
+    "provision",
+    "principle",
+    "principle_title",
+    "phase",
+    "modal",
+    "role",
+    "status",
+    "status_rank",
+    "method",
+    "evidence",
+    "reason",
+]
+_ATTESTED = {"met": MET, "partial": PARTIAL, "not_met": NOT_MET, "not_applicable": NOT_APPLICABLE}
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What the run history shows, filled by the runner for the checks that need it.
+
+    config_sha256: fingerprint of the configuration now; last_run_config_sha256 and
+    last_run_time: those of the last published run; audited_prompts: IDs of prompts whose current
+    version or sha256 appears in the audit trail; communicated_findings: finding IDs included in
+    a communication pack exported since the last run.
+    """
+
+    config_sha256: str | None
+    last_run_config_sha256: str | None
+    last_run_time: dt.datetime | None
+    audited_prompts: frozenset[str] = frozenset()
+    communicated_findings: frozenset[str] = frozenset()
+
+
+def assess(
+    analysis: Analysis, facts: RunFacts | None = None, today: dt.date | None = None
+) -> pd.DataFrame:
+    """The compliance table: one row per provision and held role, columns as in COLUMNS.
+
+    Raises InputError when an attestation names a provision the catalogue does not have.
+    """
+    catalogue = load_catalogue()
+    model = analysis.model
+    today = today or dt.date.today()
+    _check_attestations(model, catalogue)
+    inputs = Inputs(model, analysis.graph, analysis.assessment, analysis.library, facts, today)
+    results = {pid: check(inputs) for pid, check in CHECKS.items()}
+    roles = [r for r in ROLES if r in model.system.roles]
+    rows = []
+    for provision in catalogue.provisions:
+        title = catalogue.principle(provision.principle).title
+        for role in roles:
+            status, method, evidence, reason = _decide(
+                provision, role, results.get(provision.id), model, today
+            )
+            rows.append(
+                {
+                    "provision": provision.id,
+                    "principle": provision.principle,
+                    "principle_title": title,
+                    "phase": provision.phase,
+                    "modal": provision.modal,
+                    "role": role,
+                    "status": status,
+                    "status_rank": STATUS_RANK[status],
+                    "method": method,
+                    "evidence": one_line(evidence, 2000),
+                    "reason": one_line(reason, 300),
+                }
+            )
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _check_attestations(model: SystemModel, catalogue: Catalogue) -> None:
+    known = catalogue.ids
+    problems = [
+        Problem(
+            model.system.id,
+            None,
+            f"attestations[{i}].provision",
+            f"unknown provision '{a.provision}'{did_you_mean(a.provision, known)}",
+        )
+        for i, a in enumerate(model.attestations)
+        if a.provision not in known
+    ]
+    if problems:
+        raise InputError(problems)
+
+
+def _decide(
+    provision: Provision, role: str, result: Result | None, model: SystemModel, today: dt.date
+) -> tuple[str, str, str, str]:
+    """(status, method, evidence, reason) for one provision and role."""
+    if role not in provision.stakeholders:
+        bound = ", ".join(provision.stakeholders)
+        return NOT_APPLICABLE, "none", "", f"{provision.id} binds {bound}, not the {role}"
+    attestation = _attestation(model, provision.id, role)
+    if result is not None and not (result[0] == NOT_ASSESSED and attestation):
+        status, evidence, reason = result
+        if attestation is not None:
+            evidence = f"{evidence} | also attested: {_describe(attestation)}".lstrip(" |")
+        return status, "automatic", evidence, reason
+    if attestation is not None:
+        status, evidence, reason = _from_attestation(
+            attestation, model.system.review_interval_days, today
+        )
+        if result is not None:  # a run-history check without history yields to the attestation
+            reason = f"{result[2]}; {reason}"
+        return status, "attestation", evidence, reason
+    return NOT_ASSESSED, "none", "", "no automatic check and no attestation"
+
+
+def _attestation(model: SystemModel, provision_id: str, role: str) -> Attestation | None:
+    """The latest attestation for this provision that covers the role (role-specific wins ties)."""
+    candidates = [
+        a for a in model.attestations if a.provision == provision_id and a.role in (None, role)
+    ]
+    return max(candidates, key=lambda a: (a.date, a.role is not None), default=None)
+
+
+def _describe(a: Attestation) -> str:
+    text = f"{a.status} on {a.date} by {a.owner or 'no owner'}"
+    return f"{text}: {a.evidence}" if a.evidence else text
+
+
+def _from_attestation(a: Attestation, interval: int, today: dt.date) -> Result:
+    """An attestation's status, capped at partial when it is stale or lacks evidence or owner."""
+    status = _ATTESTED[a.status]
+    shortfalls = []
+    if not a.evidence:
+        shortfalls.append("no evidence")
+    if not a.owner:
+        shortfalls.append("no owner")
+    age = (today - a.date).days
+    if age > interval:
+        shortfalls.append(f"{age} days old, beyond the {interval}-day review interval")
+    reason = f"attested {a.status.replace('_', ' ')} on {a.date} by {a.owner or 'no owner'}"
+    if shortfalls and status in (MET, NOT_APPLICABLE):
+        status = PARTIAL
+        reason += f"; counts as partial: {', '.join(shortfalls)}"
+    elif shortfalls:
+        reason += f"; {', '.join(shortfalls)}"
+    evidence = a.evidence or ""
+    if a.note:
+        evidence = f"{evidence} (note: {a.note})".strip()
+    return status, evidence, reason
+
+
+def summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Counts of each status by principle and role: one row per (principle, role), in order."""
+    keys = ["principle", "principle_title", "role"]
+    if df.empty:
+        return pd.DataFrame(columns=[*keys, *STATUSES])
+    counts = (
+        df.groupby(keys, sort=False)["status"]
+        .value_counts()
+        .unstack(fill_value=0)
+        .reindex(columns=list(STATUSES), fill_value=0)
+        .reset_index()
+    )
+    counts.columns.name = None
+    role_order = {r: i for i, r in enumerate(ROLES)}
+    counts = counts.sort_values(
+        ["principle", "role"], key=lambda s: s.map(role_order) if s.name == "role" else s
+    )
+    return counts.reset_index(drop=True)
+
+
+def provision_key(provision_id: str) -> tuple[int, ...]:
+    """Numeric sort key: '5.2.10-1.2' → (5, 2, 10, 1, 2), so 5.2.10 sorts after 5.2.9."""
+    return tuple(int(part) for part in re.split(r"[.-]", provision_id))
+
+
+def gaps(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows not met or partial: shall before should, then by phase, provision number and role."""
+    open_ = df[df["status"].isin([NOT_MET, PARTIAL])]
+    order = sorted(
+        open_.index,
+        key=lambda i: (
+            MODALS.index(open_.at[i, "modal"]),
+            PHASES.index(open_.at[i, "phase"]),
+            provision_key(open_.at[i, "provision"]),
+            ROLES.index(open_.at[i, "role"]),
+        ),
+    )
+    return open_.loc[order].reset_index(drop=True)
+
+
+def write_csv(df: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write the table to `path` atomically (temp file, then rename); return the path.
+
+    Raises InputError when `path` is a directory or its directory does not exist.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise InputError(
+            [Problem(str(target), None, "", "is a directory; give a file name for the CSV")]
+        )
+    if not target.parent.is_dir():
+        raise InputError(
+            [Problem(str(target), None, "", f"directory {target.parent} does not exist")]
+        )
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            df.to_csv(fh, index=False)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
