@@ -464,7 +464,7 @@ def run(system: str | os.PathLike, *, out=None, jobs: int = 2, force: bool = Fal
         return RunResult("failed", failed_dir, stale, skipped, failures, changes)
     for name in skipped:
         shutil.copy2(previous / "notebooks" / f"{name}.ipynb", staging / "notebooks" / f"{name}.ipynb")
-    collect(staging, model, library, run_facts(store, model, config_hash))
+    collect(staging, model, library, _facts_for_this_run(store, model, config_hash))
     entries = audit.read(store.audit_path)
     manifest = {
         "run": run_id, "system": model.system.id, "system_name": model.system.name,
@@ -525,6 +525,20 @@ def run_facts(store: Store, model, config_hash: str):
         last_run_time=dt.datetime.fromisoformat(last["time"]) if last else None,
         audited_prompts=frozenset(audited),
         communicated_findings=frozenset(communicated),
+    )
+
+
+def _facts_for_this_run(store: Store, model, config_hash: str):
+    """Run facts as they stand once this run is recorded: it models the current configuration."""
+    import dataclasses
+
+    facts = run_facts(store, model, config_hash)
+    if facts is None:
+        return None
+    recorded = {a.id for a in model.assets if a.type == "prompt" and (a.sha256 or a.version)}
+    return dataclasses.replace(
+        facts, last_run_config_sha256=config_hash, last_run_time=dt.datetime.now(dt.UTC),
+        audited_prompts=facts.audited_prompts | recorded,
     )
 
 
