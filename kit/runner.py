@@ -451,7 +451,7 @@ def run(system: str | os.PathLike, *, out=None, jobs: int = 2, force: bool = Fal
     staging = store.stage(run_id)
     progress(f"{model.system.name}: {len(stale)} notebook(s) to run, {len(prints) - len(stale)} unchanged")
     parameters = {"system_path": str(system), "config_sha256": config_hash,
-                  "library_dirs": library_dirs}
+                  "library_dirs": library_dirs, "run_store": str(store.root.resolve())}
     results = execute_all(sources, stale, staging, parameters, str(system.parent), jobs, progress, timeout)
     failures = [r for r in results if not r.ok]
     skipped = sorted(set(prints) - set(stale))
@@ -464,7 +464,7 @@ def run(system: str | os.PathLike, *, out=None, jobs: int = 2, force: bool = Fal
         return RunResult("failed", failed_dir, stale, skipped, failures, changes)
     for name in skipped:
         shutil.copy2(previous / "notebooks" / f"{name}.ipynb", staging / "notebooks" / f"{name}.ipynb")
-    collect(staging, model, library, _facts_for_this_run(store, model, config_hash))
+    collect(staging, model, library, facts_for_run(store, model, config_hash))
     entries = audit.read(store.audit_path)
     manifest = {
         "run": run_id, "system": model.system.id, "system_name": model.system.name,
@@ -528,7 +528,7 @@ def run_facts(store: Store, model, config_hash: str):
     )
 
 
-def _facts_for_this_run(store: Store, model, config_hash: str):
+def facts_for_run(store: Store, model, config_hash: str):
     """Run facts as they stand once this run is recorded: it models the current configuration."""
     import dataclasses
 

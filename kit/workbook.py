@@ -27,6 +27,7 @@ class Workbook:
     path: Path
     analysis: Analysis
     config_sha256: str
+    facts: object = None  # kit.compliance.RunFacts from the run store, when a run gave one
 
     @property
     def model(self):
@@ -36,10 +37,11 @@ class Workbook:
     def provisions(self) -> pd.DataFrame:
         from .compliance import assess
 
-        return assess(self.analysis, None)
+        return assess(self.analysis, self.facts)
 
 
-def open_system(system_path: str = "", config_sha256_expected: str = "", library_dirs=()) -> Workbook:
+def open_system(system_path: str = "", config_sha256_expected: str = "", library_dirs=(),
+                run_store: str = "") -> Workbook:
     """Load and assess the system a notebook was given (the bundled example when empty).
 
     Raises RuntimeError when the file no longer matches the hash the run started with.
@@ -54,7 +56,12 @@ def open_system(system_path: str = "", config_sha256_expected: str = "", library
             f"{path} changed after the run started (hash {digest[:12]}, expected "
             f"{config_sha256_expected[:12]}); run `saikit run` again"
         )
-    return Workbook(path, analyse_model(model, library), digest)
+    facts = None
+    if run_store:
+        from .runner import Store, facts_for_run
+
+        facts = facts_for_run(Store(Path(run_store)), model, digest)
+    return Workbook(path, analyse_model(model, library), digest, facts)
 
 
 def title_block(wb: Workbook, section: str):

@@ -64,7 +64,7 @@ def test_config_values_carrying_code_run_as_data(workspace):
     assert not Path("PWNED").exists()
     nb = json.loads((run_dir / "notebooks" / "01-design.ipynb").read_text())
     params = nb["metadata"]["papermill"]["parameters"]
-    assert set(params) == {"system_path", "config_sha256", "library_dirs"}
+    assert set(params) == {"system_path", "config_sha256", "library_dirs", "run_store"}
     shown = json.dumps(nb)
     assert "__import__" in shown  # displayed as data in the business-case table
     config = json.loads((run_dir / "config.json").read_text())
