@@ -28,7 +28,7 @@ from .graph import (
     permission_excess,
 )
 from .model import Asset, SystemModel
-from .risk import Assessment
+from .risk import Assessment, applied_controls
 from .threats.library import Library
 
 if TYPE_CHECKING:
@@ -70,13 +70,7 @@ class Inputs:
     @cached_property
     def applied(self) -> dict[str, dict[str, str]]:
         """asset → control → 'implemented' or 'planned' (implemented wins)."""
-        out: dict[str, dict[str, str]] = {}
-        for use in self.model.controls:
-            for asset in use.assets:
-                current = out.setdefault(asset, {})
-                if current.get(use.control) != "implemented":
-                    current[use.control] = use.status
-        return out
+        return applied_controls(self.model)
 
     def control(self, asset_id: str, controls: Iterable[str]) -> tuple[str, str] | None:
         """(control, status) of the best of `controls` on the asset (implemented first), or None."""

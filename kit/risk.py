@@ -71,18 +71,24 @@ class Assessment:
     overdue_reviews: list[str] = field(default_factory=list)
 
 
+def applied_controls(model: SystemModel) -> dict[str, dict[str, str]]:
+    """asset → control → 'implemented' or 'planned' (implemented wins over planned)."""
+    out: dict[str, dict[str, str]] = {}
+    for use in model.controls:
+        for asset in use.assets:
+            current = out.setdefault(asset, {})
+            if current.get(use.control) != "implemented":
+                current[use.control] = use.status
+    return out
+
+
 def assess(
     graph: AssetGraph, library: Library, matches: list[Match], today: dt.date | None = None
 ) -> Assessment:
     """Score every match, apply controls and decisions, and decide each finding's treatment."""
     model = graph.model
     today = today or dt.date.today()
-    applied: dict[str, dict[str, str]] = {}  # asset → control → status
-    for use in model.controls:
-        for asset in use.assets:
-            current = applied.setdefault(asset, {})
-            if current.get(use.control) != "implemented":
-                current[use.control] = use.status
+    applied = applied_controls(model)
     decisions = {d.finding: d for d in model.decisions}
     appetite = SEVERITY[model.system.risk_appetite]
     findings: list[Finding] = []
