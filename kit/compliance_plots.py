@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from .plots import Picture
+
 from .compliance import MET, NOT_APPLICABLE, PARTIAL, ROLES
 
 LABEL_WIDTH = 34
@@ -54,7 +56,7 @@ def coverage_heatmap(df: pd.DataFrame, title: str = "") -> Figure:
         if r.applicable:
             grid[i, j] = r.share
             text[i][j] = f"{r.met}/{r.applicable}"
-    fig = Figure(
+    fig = Picture(
         figsize=(3.2 + 1.9 * len(roles), 0.9 + 0.42 * len(principles)), layout="constrained"
     )
     ax = fig.add_subplot()

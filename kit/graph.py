@@ -12,6 +12,9 @@ work on integer adjacency lists and cost about assets + flows, so they run on 10
 
 from __future__ import annotations
 
+import bisect
+import functools
+import gc
 import math
 import random
 from collections import deque
@@ -23,6 +26,23 @@ from typing import NamedTuple
 import networkx as nx
 
 from .model import Flow, SystemModel
+
+
+def _gc_paused(fn):
+    """Run `fn` with the cycle collector paused: it builds many small acyclic containers, and
+    each full collection meanwhile would rescan the whole model (a third of the time at 100k)."""
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    return run
 
 
 class Edge(NamedTuple):
@@ -67,6 +87,7 @@ class AssetGraph:
         return g
 
     @cached_property
+    @_gc_paused
     def indexed(self) -> Indexed:
         """The graph as integer adjacency lists, for whole-graph analyses."""
         ids = list(self.out_edges)
@@ -85,6 +106,7 @@ class Indexed(NamedTuple):
     pred: list[list[int]]
 
 
+@_gc_paused
 def build(model: SystemModel) -> AssetGraph:
     """Build the AssetGraph of a system model.
 
@@ -184,6 +206,8 @@ def reachable(graph: AssetGraph, start: str, *, direction: str, kinds=None) -> s
     """
     if start not in graph.out_edges:
         raise KeyError(f"unknown asset '{start}'")
+    if not kinds:
+        return _reachable_all(graph.indexed, start, direction)
     adjacency = graph.out_edges if direction == "downstream" else graph.in_edges
     end = "target" if direction == "downstream" else "source"
     seen = {start}
@@ -191,7 +215,7 @@ def reachable(graph: AssetGraph, start: str, *, direction: str, kinds=None) -> s
     while stack:
         node = stack.pop()
         for edge in adjacency.get(node, ()):
-            if kinds and edge.kind not in kinds:
+            if edge.kind not in kinds:
                 continue
             other = getattr(edge, end)
             if other not in seen:
@@ -199,6 +223,23 @@ def reachable(graph: AssetGraph, start: str, *, direction: str, kinds=None) -> s
                 stack.append(other)
     seen.discard(start)
     return seen
+
+
+def _reachable_all(ix: Indexed, start: str, direction: str) -> set[str]:
+    adjacency = ix.succ if direction == "downstream" else ix.pred
+    first = ix.pos[start]
+    seen = bytearray(len(ix.ids))
+    seen[first] = 1
+    stack = [first]
+    found = []
+    while stack:
+        for w in adjacency[stack.pop()]:
+            if not seen[w]:
+                seen[w] = 1
+                stack.append(w)
+                found.append(w)
+    ids = ix.ids
+    return {ids[w] for w in found if w != first}
 
 
 def blast_radius(graph: AssetGraph, asset_id: str) -> set[str]:
@@ -268,6 +309,7 @@ _UNVERSIONED_TYPES = frozenset({"user_group", "infrastructure", "log_store"})
 _TRAINING_KINDS = frozenset({"trains", "fine_tunes"})
 
 
+@_gc_paused
 def blast_radius_sizes(graph: AssetGraph) -> dict[str, int]:
     """How many assets a compromise of each asset reaches: ``len(blast_radius(g, a))`` for all a.
 
@@ -326,6 +368,7 @@ def blast_radius_sizes(graph: AssetGraph) -> dict[str, int]:
     return {ix.ids[v]: counts[comp_of[v]] - 1 for v in range(n)}
 
 
+@_gc_paused
 def single_points_of_failure(graph: AssetGraph) -> dict[str, list[str]]:
     """Assets that are the only link between the rest of the system and assets they feed.
 
@@ -386,16 +429,17 @@ def single_points_of_failure(graph: AssetGraph) -> dict[str, list[str]]:
     for p, children in separated.items():
         if parent[p] == -1 and len(children) < 2:
             continue
-        pieces = [(size[v], disc[v]) for v in children]
+        pieces = sorted((disc[v], size[v]) for v in children)  # disjoint runs of `order`
+        starts = [start for start, _ in pieces]
         if parent[p] != -1:
-            pieces.append((whole[p] - 1 - sum(size[v] for v in children), -1))
+            pieces.append((-1, whole[p] - 1 - sum(size[v] for v in children)))
         # The largest part is "the rest of the system"; on a tie, the part holding p's parent.
-        rest = max(range(len(pieces)), key=lambda i: (pieces[i][0], pieces[i][1] == -1))
+        rest = max(range(len(pieces)), key=lambda i: (pieces[i][1], pieces[i][0] == -1))
 
-        def piece_of(w: int, pieces=pieces) -> int:
-            for i, (sz, start) in enumerate(pieces):
-                if start != -1 and start <= disc[w] < start + sz:
-                    return i
+        def piece_of(w: int, pieces=pieces, starts=starts) -> int:
+            i = bisect.bisect_right(starts, disc[w]) - 1
+            if i >= 0 and disc[w] < starts[i] + pieces[i][1]:
+                return i
             return len(pieces) - 1  # the part holding p's parent (a root has none to fall to)
 
         cut = set(range(len(pieces))) - {rest}
@@ -403,7 +447,7 @@ def single_points_of_failure(graph: AssetGraph) -> dict[str, list[str]]:
         if not fed:
             continue
         fed_ids = sorted({ix.ids[w] for w in ix.succ[p] if piece_of(w) in fed})
-        count = sum(pieces[i][0] for i in fed)
+        count = sum(pieces[i][1] for i in fed)
         more = ", …" if count > len(fed_ids[:3]) else ""
         out[ix.ids[p]] = [
             f"the only link between the rest of the system and {_n(count, 'asset')} "
@@ -412,7 +456,13 @@ def single_points_of_failure(graph: AssetGraph) -> dict[str, list[str]]:
     return dict(sorted(out.items()))
 
 
-def critical_assets(graph: AssetGraph, *, share: float = CRITICAL_SHARE) -> dict[str, list[str]]:
+@_gc_paused
+def critical_assets(
+    graph: AssetGraph,
+    *,
+    share: float = CRITICAL_SHARE,
+    spof: dict[str, list[str]] | None = None,
+) -> dict[str, list[str]]:
     """Assets whose loss or compromise matters most, with every reason that makes them so.
 
     An asset is critical when its owner declared it so (`criticality: high`), when it is a single
@@ -424,6 +474,7 @@ def critical_assets(graph: AssetGraph, *, share: float = CRITICAL_SHARE) -> dict
     ----------
     graph : AssetGraph
     share : the least fraction of the other assets a wide blast radius reaches
+    spof : the result of single_points_of_failure(graph), if already known
 
     Returns
     -------
@@ -435,11 +486,12 @@ def critical_assets(graph: AssetGraph, *, share: float = CRITICAL_SHARE) -> dict
     ['a compromise reaches 3 of the other 4 assets (75%), among the widest here']
     """
     sizes = blast_radius_sizes(graph)
-    spof = single_points_of_failure(graph)
+    spof = single_points_of_failure(graph) if spof is None else spof
     others = len(graph.model.assets) - 1
     ranked = sorted(sizes.values(), reverse=True)
     threshold = max(2, math.ceil(share * others), ranked[math.ceil(len(ranked) / 10) - 1])
     about = "" if others < EXACT_REACH_LIMIT else "about "
+    wide: dict[int, str] = {}  # one text per size: a big component's members share theirs
     out: dict[str, list[str]] = {}
     for asset in graph.model.assets:
         reasons = []
@@ -447,16 +499,20 @@ def critical_assets(graph: AssetGraph, *, share: float = CRITICAL_SHARE) -> dict
             reasons.append("declared criticality: high")
         if asset.id in spof:
             reasons.append(f"single point of failure: {spof[asset.id][0]}")
-        if sizes[asset.id] >= threshold:
-            reasons.append(
-                f"a compromise reaches {about}{sizes[asset.id]:,} of the other {others:,} assets "
-                f"({sizes[asset.id] / others:.0%}), among the widest here"
-            )
+        size = sizes[asset.id]
+        if size >= threshold:
+            if size not in wide:
+                wide[size] = (
+                    f"a compromise reaches {about}{size:,} of the other {others:,} "
+                    f"assets ({size / others:.0%}), among the widest here"
+                )
+            reasons.append(wide[size])
         if reasons:
             out[asset.id] = reasons
     return dict(sorted(out.items()))
 
 
+@_gc_paused
 def boundary_crossings(graph: AssetGraph) -> list[dict]:
     """Every flow that crosses a trust boundary, as the user declared it.
 
@@ -484,6 +540,7 @@ def boundary_crossings(graph: AssetGraph) -> list[dict]:
     ]
 
 
+@_gc_paused
 def entry_points(graph: AssetGraph) -> dict[str, list[str]]:
     """Assets that people or systems outside the organisation can reach directly, and how.
 
@@ -522,6 +579,7 @@ def entry_points(graph: AssetGraph) -> dict[str, list[str]]:
     return dict(sorted(out.items()))
 
 
+@_gc_paused
 def inventory_gaps(graph: AssetGraph, hashes: dict[str, str] | None = None) -> dict[str, list[str]]:
     """What the inventory lacks for each asset (5.2.1-1, 5.2.1-2, 5.2.4-1.2, 5.2.4-2.1).
 
@@ -560,8 +618,13 @@ def inventory_gaps(graph: AssetGraph, hashes: dict[str, str] | None = None) -> d
         if a.version is None and active and a.type not in _UNVERSIONED_TYPES:
             gaps.append("version")
         hosted = a.type == "model" and a.source == "third_party" and not (a.artifact or a.format)
-        if (active and a.type in _HASHED_TYPES and not hosted
-                and a.sha256 is None and a.id not in hashes):
+        if (
+            active
+            and a.type in _HASHED_TYPES
+            and not hosted
+            and a.sha256 is None
+            and a.id not in hashes
+        ):
             gaps.append("sha256")
         if a.source == "public" and a.type in _DATA_TYPES | {"model", "prompt"}:
             if a.provenance is None:
@@ -575,6 +638,7 @@ def inventory_gaps(graph: AssetGraph, hashes: dict[str, str] | None = None) -> d
     return dict(sorted(out.items()))
 
 
+@_gc_paused
 def permission_excess(graph: AssetGraph) -> dict[str, list[str]]:
     """Permissions granted to an asset that none of its flows uses (5.1.2-6).
 
@@ -604,6 +668,7 @@ def permission_excess(graph: AssetGraph) -> dict[str, list[str]]:
     return dict(sorted(out.items()))
 
 
+@_gc_paused
 def environment_mixing(graph: AssetGraph) -> dict[str, list[str]]:
     """Non-public training or fine-tuning data found outside development (5.2.2-3).
 
@@ -645,6 +710,7 @@ def environment_mixing(graph: AssetGraph) -> dict[str, list[str]]:
     return dict(sorted(out.items()))
 
 
+@_gc_paused
 def analyses(graph: AssetGraph, hashes: dict[str, str] | None = None) -> dict[str, object]:
     """Every whole-graph analysis at once, by name (what ``saikit graph`` prints).
 
@@ -653,9 +719,10 @@ def analyses(graph: AssetGraph, hashes: dict[str, str] | None = None) -> dict[st
     dict with keys single_points_of_failure, critical_assets, boundary_crossings, entry_points,
     inventory_gaps, permission_excess and environment_mixing, each the matching function's result.
     """
+    spof = single_points_of_failure(graph)
     return {
-        "single_points_of_failure": single_points_of_failure(graph),
-        "critical_assets": critical_assets(graph),
+        "single_points_of_failure": spof,
+        "critical_assets": critical_assets(graph, spof=spof),
         "boundary_crossings": boundary_crossings(graph),
         "entry_points": entry_points(graph),
         "inventory_gaps": inventory_gaps(graph, hashes),
@@ -666,9 +733,16 @@ def analyses(graph: AssetGraph, hashes: dict[str, str] | None = None) -> dict[st
 
 _AUDIENCE = {"partner": "partners", "public": "the public"}
 _CARRIES = {
-    "trains": "training data", "fine_tunes": "fine-tuning data", "indexes": "indexed content",
-    "retrieves": "retrieved data", "prompts": "prompts", "serves": "output", "invokes": "calls",
-    "writes": "writes", "logs_to": "logs", "depends_on": "dependency",
+    "trains": "training data",
+    "fine_tunes": "fine-tuning data",
+    "indexes": "indexed content",
+    "retrieves": "retrieved data",
+    "prompts": "prompts",
+    "serves": "output",
+    "invokes": "calls",
+    "writes": "writes",
+    "logs_to": "logs",
+    "depends_on": "dependency",
 }
 
 

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import matplotlib
+from matplotlib.colors import ListedColormap
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.colors import ListedColormap  # noqa: E402
-
-from .risk import BANDS, SEVERITY, Assessment, band  # noqa: E402
+from .plots import Picture
+from .risk import BANDS, SEVERITY, Assessment, band
 
 BAND_COLOURS = {"low": "#9bd39b", "medium": "#ffe08a", "high": "#f4a259", "critical": "#e05252"}
 
 
 def heatmaps(assessment: Assessment, title: str = ""):
     """Two 5×5 likelihood × impact grids, inherent and residual, with finding counts in cells."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.6), constrained_layout=True)
+    fig = Picture(figsize=(10, 4.6), layout="constrained")
+    axes = fig.subplots(1, 2)
     cmap = ListedColormap([BAND_COLOURS[b] for b in BANDS])
     for ax, residual in zip(axes, (False, True), strict=True):
         counts = [[0] * 5 for _ in range(5)]
@@ -37,5 +35,4 @@ def heatmaps(assessment: Assessment, title: str = ""):
         ax.set_title(("Residual" if residual else "Inherent") + f" risk ({len(assessment.findings)} findings)")
     if title:
         fig.suptitle(title)
-    plt.close(fig)
     return fig

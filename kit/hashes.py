@@ -1,0 +1,184 @@
+"""Artifact hashes (5.2.4-1.2, 5.2.1-2): SHA-256 of each asset's artifact, recorded and checked.
+
+An asset may name its artifact file (`artifact:`, relative to the system file). `check_artifacts`
+hashes each one and compares it with the expected value: the asset's `sha256` when the system
+file gives one, else the value recorded on an earlier run. `record_hashes` keeps the record in a
+sidecar `<system>.hashes.json` beside the system file, so the user's YAML is never rewritten.
+
+Sidecar format (JSON, keys sorted)::
+
+    {"algorithm": "sha256", "system": "<system id>",
+     "artifacts": {"<asset id>": {"path": "<artifact as written>", "sha256": "<hex>"}}}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import yamlio
+from .errors import InputError, Problem, fail
+from .model import SystemModel
+
+CHUNK = 1 << 20
+PROBLEM_STATUSES = frozenset({"changed", "missing", "unreadable"})
+
+
+@dataclass(frozen=True)
+class ArtifactCheck:
+    """What one artifact's hash check found.
+
+    `status` is "recorded" (first hash of it, nothing to compare), "ok", "changed" (the hash no
+    longer matches `expected`), "missing" (no such file) or "unreadable" (`detail` says why).
+    `expected_from` says where `expected` came from: "system file" or "record".
+    """
+
+    asset: str
+    path: str
+    status: str
+    sha256: str | None = None
+    expected: str | None = None
+    expected_from: str | None = None
+    detail: str | None = None
+
+    @property
+    def finding_id(self) -> str | None:
+        """A stable finding ID (`artifact-<status>@<asset>`) for a problem, else None."""
+        return f"artifact-{self.status}@{self.asset}" if self.status in PROBLEM_STATUSES else None
+
+
+def sidecar_path(system_file: str | os.PathLike) -> Path:
+    """Where `system_file`'s artifact hashes are recorded: `<name>.hashes.json` beside it."""
+    path = Path(system_file)
+    return path.with_name(f"{path.stem}.hashes.json")
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes, as 64 lower-case hex digits."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def artifact_paths(system_file: str | os.PathLike, model: SystemModel) -> dict[str, Path]:
+    """{asset ID: absolute artifact path} for every asset that names an artifact.
+
+    Raises InputError, naming the file, line and YAML path, for any artifact path that is
+    absolute or leads outside the system file's folder.
+    """
+    base = Path(system_file).resolve().parent
+    out: dict[str, Path] = {}
+    bad: list[tuple[int, str]] = []
+    for i, asset in enumerate(model.assets):
+        if asset.artifact is None:
+            continue
+        target = (base / asset.artifact).resolve()
+        if Path(asset.artifact).is_absolute() or not target.is_relative_to(base):
+            bad.append((i, asset.artifact))
+        else:
+            out[asset.id] = target
+    if bad:
+        doc = yamlio.load_file(system_file)
+        raise InputError(
+            Problem(
+                str(system_file),
+                doc.line(("assets", i, "artifact")),
+                f"assets[{i}].artifact",
+                f"artifact path '{p}' leaves the system file's folder; give a path inside it",
+            )
+            for i, p in bad
+        )
+    return out
+
+
+def read_record(system_file: str | os.PathLike) -> dict[str, str]:
+    """{asset ID: sha256} recorded beside `system_file`; empty when nothing is recorded yet."""
+    return {a: e["sha256"] for a, e in _entries(sidecar_path(system_file)).items()}
+
+
+def check_artifacts(system_file: str | os.PathLike, model: SystemModel) -> list[ArtifactCheck]:
+    """Hash every asset's artifact and compare it with the expected hash.
+
+    Parameters
+    ----------
+    system_file : the system file the artifact paths are relative to
+    model : its loaded SystemModel
+
+    Returns
+    -------
+    list of ArtifactCheck, one per asset that names an artifact, in file order.
+
+    Example
+    -------
+    >>> [c.status for c in check_artifacts("system.yaml", model)]  # doctest: +SKIP
+    ['ok', 'changed']
+    """
+    paths = artifact_paths(system_file, model)
+    record = read_record(system_file)
+    checks = []
+    for asset in model.assets:
+        if asset.id not in paths:
+            continue
+        expected, origin = (
+            (asset.sha256, "system file") if asset.sha256 else (record.get(asset.id), "record")
+        )
+        common = {
+            "asset": asset.id,
+            "path": asset.artifact,
+            "expected": expected,
+            "expected_from": origin if expected else None,
+        }
+        try:
+            digest = sha256_file(paths[asset.id])
+        except FileNotFoundError:
+            checks.append(ArtifactCheck(status="missing", **common))
+            continue
+        except OSError as exc:
+            checks.append(ArtifactCheck(status="unreadable", detail=exc.strerror, **common))
+            continue
+        status = "recorded" if expected is None else "ok" if digest == expected else "changed"
+        checks.append(ArtifactCheck(status=status, sha256=digest, **common))
+    return checks
+
+
+def record_hashes(
+    system_file: str | os.PathLike,
+    model: SystemModel,
+    checks: list[ArtifactCheck],
+    *,
+    update: bool = False,
+) -> Path:
+    """Write the sidecar record: new and matching hashes, and changed ones only when `update`.
+
+    A changed hash keeps its old record until the change is accepted with `update=True`, so the
+    change is reported on every run until someone looks at it. Returns the sidecar's path.
+    """
+    path = sidecar_path(system_file)
+    old = _entries(path)
+    entries = {a: e for a, e in old.items() if a in model.asset_by_id}
+    for c in checks:
+        if c.sha256 and (c.status in ("recorded", "ok") or (update and c.status == "changed")):
+            entries[c.asset] = {"path": c.path, "sha256": c.sha256}
+    doc = {"algorithm": "sha256", "system": model.system.id, "artifacts": entries}
+    text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def _entries(path: Path) -> dict[str, dict]:
+    if not path.exists():
+        return {}
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))["artifacts"]
+        if all(isinstance(e, dict) and isinstance(e.get("sha256"), str) for e in entries.values()):
+            return entries
+    except (ValueError, KeyError, TypeError, AttributeError):
+        pass
+    raise fail(str(path), None, "", "not a saikit hash record; fix or delete it")

@@ -1,0 +1,459 @@
+"""Pictures of the asset graph. Each function returns a matplotlib Figure (Agg) and never shows it.
+
+`draw_graph` lays the system out in columns that read left to right the way influence moves:
+platform → data → models → serving → consumers. Within a band, columns follow the longest path
+of flows inside the band. Colour is the asset type; a red ring marks an asset with inventory
+gaps, a thick black outline a single point of failure, and red dashed arrows flows that cross a
+trust boundary. Systems of more than AGGREGATE_ABOVE assets are drawn aggregated instead: one node
+per asset type with its counts (assets, assets with gaps, assets exposed to partners or the
+public), one arrow per pair of types, its width growing with the number of flows and red when
+some of them cross a trust boundary; so a large estate stays readable.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import textwrap
+from collections import Counter, defaultdict
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from . import graph as graphs
+
+AGGREGATE_ABOVE = 80
+BANDS = ("platform", "data", "models", "serving", "consumers")
+BAND_OF = {
+    "infrastructure": 0,
+    "dataset": 1,
+    "vector_store": 1,
+    "log_store": 1,
+    "prompt": 1,
+    "model": 2,
+    "api": 3,
+    "application": 3,
+    "agent": 3,
+    "tool": 3,
+    "third_party_component": 3,
+    "user_group": 4,
+}
+COLOURS = {
+    "infrastructure": "#9e9e9e",
+    "dataset": "#4e79a7",
+    "vector_store": "#a0cbe8",
+    "log_store": "#79706e",
+    "prompt": "#edc948",
+    "model": "#f28e2b",
+    "api": "#59a14f",
+    "application": "#8cd17d",
+    "agent": "#b07aa1",
+    "tool": "#d4a6c8",
+    "third_party_component": "#9d7660",
+    "user_group": "#76b7b2",
+}
+GAP_COLOUR = "#d62728"
+# Request-direction flows: in a cycle, these are the ones drawn going backwards.
+_REQUESTS = ("prompts", "invokes", "writes", "logs_to")
+
+
+class Picture(Figure):
+    """A Figure that shows itself as a PNG in Jupyter even when pyplot was never imported.
+
+    (IPython draws a plain Figure only once pyplot has switched on its inline backend; before
+    that it prints ``<Figure size ...>``. The workbook builds figures without pyplot.)
+    """
+
+    def _repr_png_(self) -> bytes:
+        buf = io.BytesIO()
+        self.savefig(buf, format="png", dpi=100)
+        return buf.getvalue()
+
+
+def layout(nodes: dict[str, str], edges: list[tuple[str, str, str]]) -> dict[str, tuple[int, int]]:
+    """Column and row of every node in the layered drawing.
+
+    Parameters
+    ----------
+    nodes : {node ID: asset type}, in a stable order
+    edges : (source, target, kind) in the direction influence moves
+
+    Returns
+    -------
+    dict {node ID: (column, row)}; columns grow left to right through the bands, rows are
+    ordered within a column to keep flows short.
+
+    Example
+    -------
+    >>> layout({"d": "dataset", "m": "model"}, [("d", "m", "trains")])
+    {'d': (0, 0), 'm': (1, 0)}
+    """
+    band = {n: BAND_OF[t] for n, t in nodes.items()}
+    depth = _depth_in_band(nodes, [(s, t, k) for s, t, k in edges if band[s] == band[t]])
+    widths = {b: 1 + max(depth[n] for n in nodes if band[n] == b) for b in set(band.values())}
+    offset, start = {}, 0
+    for b in sorted(widths):
+        offset[b] = start
+        start += widths[b]
+    column = {n: offset[band[n]] + depth[n] for n in nodes}
+    return _order_rows(nodes, edges, column)
+
+
+def draw_graph(
+    graph: graphs.AssetGraph,
+    *,
+    gaps: dict[str, list[str]] | None = None,
+    aggregate: bool | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Draw the asset graph; aggregated by type for more than AGGREGATE_ABOVE (80) assets.
+
+    Parameters
+    ----------
+    graph : AssetGraph
+    gaps : inventory gaps to mark (default: ``kit.graph.inventory_gaps(graph)``)
+    aggregate : force (True) or forbid (False) the aggregated view
+    title : figure title (default: the system's name)
+
+    Returns
+    -------
+    Picture, a matplotlib Figure with an Agg canvas that Jupyter shows as an image; save it
+    with ``fig.savefig("graph.png")``.
+
+    Example
+    -------
+    >>> draw_graph(build(model)).savefig("/tmp/graph.png")  # doctest: +SKIP
+    """
+    if gaps is None:
+        gaps = graphs.inventory_gaps(graph)
+    if aggregate is None:
+        aggregate = len(graph.model.assets) > AGGREGATE_ABOVE
+    title = title or graph.model.system.name
+    if aggregate:
+        return _draw_aggregate(graph, gaps, title)
+    return _draw_assets(graph, gaps, title)
+
+
+def _draw_assets(graph: graphs.AssetGraph, gaps: dict, title: str) -> Figure:
+    nodes = {a.id: a.type for a in graph.model.assets}
+    edges = [(e.source, e.target, e.kind) for e in graph.edges()]
+    pos = layout(nodes, edges)
+    spof = graphs.single_points_of_failure(graph)
+    fig, ax, xy = _canvas(pos, nodes, title, f"{len(nodes)} assets, {len(edges)} flows")
+    for e in graph.edges():
+        crossing = e.flow.crosses_boundary
+        _arrow(
+            ax,
+            xy[e.source],
+            xy[e.target],
+            pos[e.source][0],
+            pos[e.target][0],
+            colour=GAP_COLOUR if crossing else "#555555",
+            style="--" if crossing else "-",
+            width=1.2 if crossing else 0.8,
+        )
+    ids = list(nodes)
+    ax.scatter(
+        [xy[n][0] for n in ids],
+        [xy[n][1] for n in ids],
+        s=300,
+        zorder=3,
+        c=[COLOURS[nodes[n]] for n in ids],
+        edgecolors=["black" if n in spof else "white" for n in ids],
+        linewidths=[2.8 if n in spof else 1.0 for n in ids],
+    )
+    ringed = [n for n in ids if n in gaps]
+    if ringed:
+        ax.scatter(
+            [xy[n][0] for n in ringed],
+            [xy[n][1] for n in ringed],
+            s=640,
+            zorder=2,
+            facecolors="none",
+            edgecolors=GAP_COLOUR,
+            linewidths=2.2,
+        )
+    for n in ids:
+        ax.text(
+            xy[n][0],
+            xy[n][1] - 0.3,
+            _wrap(n),
+            ha="center",
+            va="top",
+            fontsize=7.5,
+            zorder=4,
+            linespacing=1.0,
+        )
+    _legend(ax, sorted(set(nodes.values()), key=list(COLOURS).index), marks=True)
+    return fig
+
+
+def _draw_aggregate(graph: graphs.AssetGraph, gaps: dict, title: str) -> Figure:
+    # One node per asset type, laid out like the detailed view; exposure and gaps as counts.
+    types = {a.id: a.type for a in graph.model.assets}
+    sizes = Counter(types.values())
+    gapped = Counter(types[a] for a in gaps)
+    exposed = Counter((a.type, a.exposure) for a in graph.model.assets if a.exposure != "internal")
+    flows: Counter = Counter()
+    crossing: Counter = Counter()
+    kinds: dict = defaultdict(Counter)
+    for e in graph.edges():
+        pair = (types[e.source], types[e.target])
+        flows[pair] += 1
+        crossing[pair] += e.flow.crosses_boundary
+        kinds[pair][e.kind] += 1
+    nodes = {t: t for t in sorted(sizes, key=list(COLOURS).index)}
+    between = {pair: n for pair, n in flows.items() if pair[0] != pair[1]}
+    pos = layout(nodes, [(s, t, kinds[(s, t)].most_common(1)[0][0]) for s, t in between])
+    fig, ax, xy = _canvas(
+        pos,
+        nodes,
+        title,
+        f"{len(types):,} assets and {sum(flows.values()):,} flows, aggregated "
+        "by type; red: flows crossing a trust boundary",
+        spacing=1.8,
+    )
+    top = max(between.values(), default=1)
+    for (s, t), count in sorted(between.items(), key=lambda kv: kv[1]):
+        crossed = crossing[(s, t)]
+        _arrow(
+            ax,
+            xy[s],
+            xy[t],
+            pos[s][0],
+            pos[t][0],
+            colour=GAP_COLOUR if crossed else "#555555",
+            style="--" if crossed else "-",
+            width=0.4 + 4.0 * math.log1p(count) / math.log1p(top),
+            shrink=18,
+        )
+    biggest = max(sizes.values())
+    for t, count in sizes.items():
+        x, y = xy[t]
+        area = 250 + 1600 * math.sqrt(count / biggest)
+        ax.scatter([x], [y], s=area, c=COLOURS[t], edgecolors="white", zorder=3)
+        if gapped[t]:
+            ax.scatter(
+                [x],
+                [y],
+                s=area * 1.7,
+                facecolors="none",
+                edgecolors=GAP_COLOUR,
+                linewidths=1 + 3 * gapped[t] / count,
+                zorder=2,
+            )
+        lines = [f"{count:,} {t.replace('_', ' ')}"]
+        if gapped[t]:
+            lines.append(f"{gapped[t]:,} with gaps")
+        outside = [f"{exposed[(t, x)]:,} {x}" for x in ("partner", "public") if exposed[(t, x)]]
+        if outside:
+            lines.append(" · ".join(outside))
+        within = flows[(t, t)]
+        if within:
+            lines.append(f"{within:,} flows within")
+        ax.text(
+            x,
+            y - 0.5,
+            "\n".join(lines),
+            ha="center",
+            va="top",
+            fontsize=7.5,
+            zorder=4,
+            linespacing=1.05,
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.75, "pad": 0.6},
+        )
+    _legend(ax, list(nodes), marks=True, aggregate=True)
+    return fig
+
+
+def _canvas(pos, nodes, title, subtitle, spacing: float = 1.0, centre: bool = True):
+    columns = 1 + max(c for c, _ in pos.values())
+    per_column = Counter(c for c, _ in pos.values())
+    tallest = max(per_column.values()) if centre else 1 + max(r for _, r in pos.values())
+    fig = Picture(
+        figsize=(max(7.0, 1.75 * columns + 2.8), max(4.0, 0.8 * spacing * tallest + 2.2)),
+        layout="constrained",
+    )
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    shift = {c: (per_column[c] - 1) / 2 if centre else 0 for c in per_column}
+    xy = {n: (c * 1.9, -(r - shift[c]) * spacing) for n, (c, r) in pos.items()}
+    ax.set_title(f"{title}\n{subtitle}", fontsize=10, loc="left")
+    ax.set_axis_off()
+    ys = [y for _, y in xy.values()]
+    top = max(ys) + 1.2
+    ax.set_ylim(min(ys) - 1.4, top + 0.4)
+    ax.set_xlim(-1.0, (columns - 1) * 1.9 + 1.0)
+    bands: dict[int, list[float]] = defaultdict(list)
+    for n, (x, _) in xy.items():
+        bands[BAND_OF[nodes[n]]].append(x)
+    for b, xs in bands.items():
+        ax.text(
+            (min(xs) + max(xs)) / 2,
+            top,
+            BANDS[b],
+            ha="center",
+            va="bottom",
+            fontsize=9,
+            color="#444444",
+            fontweight="bold",
+        )
+        ax.axvspan(
+            min(xs) - 0.85, max(xs) + 0.85, color="#f4f4f4" if b % 2 else "#fbfbfb", zorder=0
+        )
+    return fig, ax, xy
+
+
+def _arrow(ax, start, end, col_a, col_b, *, colour, style, width, shrink: float = 9) -> None:
+    # Flows to the next column go straight. Longer ones bow a little so they do not run through
+    # the nodes between; flows within a column or going back curve more, but never so far that
+    # the arc leaves the picture (an arc's height grows with its length).
+    span = abs(col_b - col_a)
+    if col_b == col_a + 1:
+        bend = 0.0
+    elif col_b > col_a:
+        bend = min(0.25, 0.9 / (span * 1.9))
+    elif span == 0:
+        bend = 0.5
+    else:
+        bend = min(0.3, 1.2 / (span * 0.95))
+    ax.annotate(
+        "",
+        xy=end,
+        xytext=start,
+        zorder=1,
+        arrowprops={
+            "arrowstyle": "-|>",
+            "color": colour,
+            "lw": width,
+            "ls": style,
+            "alpha": 0.55,
+            "shrinkA": shrink,
+            "shrinkB": shrink,
+            "mutation_scale": 9,
+            "connectionstyle": f"arc3,rad={bend}",
+        },
+    )
+
+
+def _legend(ax, types, *, marks: bool, aggregate: bool = False) -> None:
+    handles = [Patch(facecolor=COLOURS[t], label=t.replace("_", " ")) for t in types]
+    if marks:
+        handles += [
+            Line2D(
+                [],
+                [],
+                marker="o",
+                ls="",
+                markersize=11,
+                markerfacecolor="none",
+                markeredgecolor=GAP_COLOUR,
+                markeredgewidth=2,
+                label="inventory gaps" if not aggregate else "some with inventory gaps",
+            ),
+            Line2D([], [], color=GAP_COLOUR, ls="--", label="crosses a trust boundary"),
+        ]
+        if not aggregate:
+            handles.insert(
+                len(types) + 1,
+                Line2D(
+                    [],
+                    [],
+                    marker="o",
+                    ls="",
+                    markersize=9,
+                    markerfacecolor="white",
+                    markeredgecolor="black",
+                    markeredgewidth=2.5,
+                    label="single point of failure",
+                ),
+            )
+        else:
+            handles.append(Line2D([], [], color="#555555", lw=3, label="more flows: thicker"))
+    ax.legend(
+        handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False
+    )
+
+
+def _wrap(text: str, width: int = 15) -> str:
+    # Break at hyphens first so IDs split into their words.
+    return "\n".join(textwrap.wrap(text.replace("-", "- "), width)).replace("- ", "-")
+
+
+def _depth_in_band(nodes: dict[str, str], edges: list[tuple[str, str, str]]) -> dict[str, int]:
+    """Longest path inside each band, after dropping edges that would close a cycle.
+
+    Edges are admitted in order of preference (serving direction first, requests last), each
+    only if it closes no cycle, so in a request/response pair the response points forward.
+    """
+    ranked = sorted(edges, key=lambda e: (e[2] in _REQUESTS, list(nodes).index(e[0])))
+    succ: dict[str, set[str]] = defaultdict(set)
+    for s, t, _ in ranked:
+        if t in succ[s] or _reaches(succ, t, s):
+            continue
+        succ[s].add(t)
+    pred: dict[str, list[str]] = defaultdict(list)
+    for s, targets in succ.items():
+        for t in targets:
+            pred[t].append(s)
+    depth: dict[str, int] = {}
+
+    def visit(n: str) -> int:
+        stack = [n]
+        while stack:
+            v = stack[-1]
+            todo = [p for p in pred[v] if p not in depth]
+            if todo:
+                stack.extend(todo)
+                continue
+            stack.pop()
+            depth[v] = 1 + max((depth[p] for p in pred[v]), default=-1)
+        return depth[n]
+
+    for n in nodes:
+        if n not in depth:
+            visit(n)
+    return depth
+
+
+def _reaches(succ: dict[str, set[str]], start: str, goal: str) -> bool:
+    seen, stack = {start}, [start]
+    while stack:
+        v = stack.pop()
+        if v == goal:
+            return True
+        for w in succ.get(v, ()):
+            if w not in seen:
+                seen.add(w)
+                stack.append(w)
+    return False
+
+
+def _order_rows(nodes, edges, column: dict[str, int]) -> dict[str, tuple[int, int]]:
+    """Rows within each column by repeated barycentre sweeps (fewer, shorter crossings)."""
+    by_column: dict[int, list[str]] = defaultdict(list)
+    for n in sorted(nodes, key=lambda n: (list(COLOURS).index(nodes[n]), n)):
+        by_column[column[n]].append(n)
+    neighbours: dict[str, list[str]] = defaultdict(list)
+    for s, t, _ in edges:
+        if s != t:
+            neighbours[s].append(t)
+            neighbours[t].append(s)
+    place = {n: i - (len(col) - 1) / 2 for col in by_column.values() for i, n in enumerate(col)}
+    columns = sorted(by_column)
+    for sweep in range(6):
+        for c in columns if sweep % 2 == 0 else reversed(columns):
+            col = by_column[c]
+            centre = {
+                n: sum(place[m] for m in neighbours[n] if column[m] != c)
+                / max(1, sum(1 for m in neighbours[n] if column[m] != c))
+                if any(column[m] != c for m in neighbours[n])
+                else place[n]
+                for n in col
+            }
+            col.sort(key=lambda n: (centre[n], n))
+            for i, n in enumerate(col):
+                place[n] = i - (len(col) - 1) / 2
+    return {n: (c, i) for c, col in by_column.items() for i, n in enumerate(col)}
