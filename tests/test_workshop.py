@@ -1,0 +1,497 @@
+"""Workshop mode without a browser: the editing session, saving, the audit trail, the widgets."""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import difflib
+import json
+import re
+import textwrap
+
+import pytest
+
+from kit import audit
+from kit.errors import InputError
+from kit.inputs import canonical_config, config_sha256, load_checked
+from kit.resources import examples, notebooks
+from kit.runner import config_changes
+from kit.workshop import Session, Workshop, parse_value, residual_summary, workshop_notebook
+
+SYSTEM = """\
+# Tiny scoring system for the workshop tests.
+system:
+  id: tiny
+  name: Tiny system
+  purpose: A small system for tests.
+  ai_type: predictive
+  roles: [developer, system_operator]  # we build and run it
+
+assets:
+  # --- data
+  - id: train-data
+    type: dataset
+    sensitivity: personal   # customer records
+
+  # --- model and serving
+  - id: scorer
+    type: model
+    version: "1.0"
+    outputs: [score]
+  - id: score-api
+    type: api
+    exposure: partner
+
+flows:
+  - {from: train-data, to: scorer, kind: trains}
+  - {from: scorer, to: score-api, kind: serves}   # the only way out
+
+controls:
+  - control: rate-limiting
+    assets: [score-api]
+    status: planned   # gateway quota still to be set
+    evidence: API gateway quota, ticket OPS-12
+# end of file
+"""
+TODAY = dt.date(2026, 11, 2)
+
+
+@pytest.fixture
+def system(tmp_path):
+    path = tmp_path / "system.yaml"
+    path.write_text(SYSTEM, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def session(system, tmp_path):
+    return Session.open(system, out=tmp_path / "runs", today=TODAY)
+
+
+def residuals(session: Session) -> dict[str, int]:
+    return {f.id: f.residual_score for f in session.analysis.assessment.findings}
+
+
+def snapshot(session: Session):
+    return (
+        session.current.text,
+        session.current.config_sha256,
+        len(session.history),
+        list(session.pending),
+    )
+
+
+def diff(before: str, after: str) -> list[str]:
+    return [
+        line
+        for line in difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0)
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
+
+
+# ---------------------------------------------------------------- edits change the findings
+
+
+def test_implementing_a_control_lowers_the_residual_risk_of_the_findings_it_mitigates(session):
+    before = residuals(session)
+    change = session.set_control("rate-limiting", "score-api", "implemented")
+    after = residuals(session)
+    assert change == "control rate-limiting on score-api: planned → implemented"
+    # rate-limiting: likelihood −1 for extraction and cost harvesting, −2 for denial of service
+    assert (before["model-extraction@scorer"], after["model-extraction@scorer"]) == (12, 9)
+    assert (before["cost-harvesting@score-api"], after["cost-harvesting@score-api"]) == (12, 9)
+    assert (before["denial-of-ai-service@score-api"], after["denial-of-ai-service@score-api"]) == (
+        12,
+        6,
+    )
+    # findings whose evidence does not reach score-api keep their score
+    assert after["evasion@scorer"] == before["evasion@scorer"]
+    assert after["weights-theft@scorer"] == before["weights-theft@scorer"]
+
+
+def test_taking_the_api_off_the_partner_network_removes_the_exposure_findings(session):
+    change = session.set_attribute("score-api", "exposure", "internal")
+    assert change == "asset score-api: exposure partner → internal"
+    raised = set(residuals(session))
+    assert "model-extraction@scorer" not in raised
+    assert "denial-of-ai-service@score-api" not in raised
+    assert "weights-theft@scorer" in raised
+
+
+def test_adding_a_log_flow_from_the_partner_api_raises_interaction_log_exposure(session):
+    session.add_asset({"id": "request-log", "type": "log_store", "sensitivity": "personal"})
+    assert "interaction-log-exposure@request-log" not in residuals(session)
+    change = session.add_flow({"from": "score-api", "to": "request-log", "kind": "logs_to"})
+    assert change == "added flow score-api-logs_to->request-log"
+    assert "interaction-log-exposure@request-log" in residuals(session)
+
+
+def test_recording_an_acceptance_takes_the_finding_out_of_the_open_actions(session):
+    finding = next(
+        f for f in session.analysis.assessment.findings if f.id == "model-extraction@scorer"
+    )
+    assert finding.treatment == "action required"
+    actions_before = residual_summary(session.analysis)["actions"]
+    session.record_decision(
+        "model-extraction@scorer",
+        "accepted",
+        "Two contracted partners only",
+        "Head of Credit Risk",
+        dt.date(2027, 5, 1),
+    )
+    finding = next(
+        f for f in session.analysis.assessment.findings if f.id == "model-extraction@scorer"
+    )
+    assert finding.treatment == "accepted"
+    assert finding.decision.owner == "Head of Credit Risk"
+    assert finding.decision.date == TODAY
+    assert residual_summary(session.analysis)["actions"] == actions_before - 1
+    assert "decisions:\n  - finding: model-extraction@scorer\n" in session.current.text
+
+
+def test_a_decision_goes_to_the_decisions_file_when_the_system_names_one(tmp_path):
+    system = tmp_path / "support-assistant.yaml"
+    system.write_text(examples()["support-assistant"].read_text())
+    decisions = tmp_path / "support-assistant.decisions.yaml"
+    decisions.write_text((examples()["support-assistant"].parent / decisions.name).read_text())
+    session = Session.open(system, out=tmp_path / "runs", today=TODAY)
+    finding = next(f.id for f in session.analysis.assessment.findings if f.decision is None)
+    session.record_decision(
+        finding, "false_positive", "Not reachable from outside", "Product Security"
+    )
+    assert session.current.text == system.read_text()  # the system file is untouched
+    assert f"- finding: {finding}\n    status: false_positive\n" in session.current.decisions_text
+    session.save()
+    model, _ = load_checked(system)
+    assert {d.finding: d.status for d in model.decisions}[finding] == "false_positive"
+
+
+def test_removing_a_control_from_one_of_several_assets_keeps_the_others(tmp_path):
+    path = tmp_path / "system.yaml"
+    path.write_text(SYSTEM.replace("assets: [score-api]", "assets: [score-api, scorer]"))
+    session = Session.open(path, out=tmp_path / "runs")
+    session.set_control("rate-limiting", "scorer", "implemented")
+    assert session.control_status("rate-limiting", "score-api") == "planned"
+    assert session.control_status("rate-limiting", "scorer") == "implemented"
+    session.set_control("rate-limiting", "score-api", None)
+    assert session.control_status("rate-limiting", "score-api") is None
+    assert [(u.control, u.assets, u.status) for u in session.model.controls] == [
+        ("rate-limiting", ["scorer"], "implemented")
+    ]
+
+
+# ---------------------------------------------------------------- refused edits change nothing
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda s: s.set_attribute("score-api", "exposure", "publik"), "did you mean 'public'"),
+        (lambda s: s.set_attribute("score-ap", "exposure", "public"), "unknown asset 'score-ap'"),
+        (lambda s: s.set_attribute("scorer", "outputz", ["label"]), "unknown field 'outputz'"),
+        (lambda s: s.set_attribute("scorer", "id", "model"), "cannot be renamed"),
+        (
+            lambda s: s.add_flow({"from": "train-data", "to": "score-api", "kind": "serves"}),
+            "a dataset cannot 'serves'",
+        ),
+        (
+            lambda s: s.add_flow({"from": "scorer", "to": "score-api", "kind": "serves"}),
+            "already there",
+        ),
+        (lambda s: s.add_asset({"id": "scorer", "type": "model"}), "duplicate asset id 'scorer'"),
+        (lambda s: s.add_asset({"id": "Bad Id", "type": "model"}), "does not match"),
+        (
+            lambda s: s.set_control("rate-limitin", "score-api", "implemented"),
+            "did you mean 'rate-limiting'",
+        ),
+        (lambda s: s.set_control("rate-limiting", "score-api", "done"), "implemented or planned"),
+        (lambda s: s.remove_flow("scorer-trains->score-api"), "no flow"),
+        (
+            lambda s: s.record_decision("model-extraction@scorer", "accepted"),
+            "needs a justification and an owner",
+        ),
+        (
+            lambda s: s.record_decision("evasion@score-api", "accepted", "x", "y"),
+            "no finding 'evasion@score-api'",
+        ),
+    ],
+)
+def test_an_invalid_edit_raises_and_changes_nothing(session, system, edit, message):
+    before = snapshot(session)
+    with pytest.raises(InputError, match=re.escape(message)):
+        edit(session)
+    assert snapshot(session) == before
+    assert system.read_text() == SYSTEM
+
+
+def test_a_refused_edit_names_the_real_file_not_a_scratch_copy(session, system):
+    with pytest.raises(InputError) as exc:
+        session.set_attribute("score-api", "exposure", "publik")
+    assert [p.file for p in exc.value.problems] == [str(system)]
+    assert exc.value.problems[0].path == "assets[2].exposure"
+
+
+def test_removing_an_asset_in_use_is_refused_unless_its_flows_and_controls_go_too(session):
+    with pytest.raises(
+        InputError, match="still used by scorer-serves->score-api, control rate-limiting"
+    ):
+        session.remove_asset("score-api")
+    change = session.remove_asset("score-api", cascade=True)
+    assert change == "removed asset score-api with 1 flow(s) and 1 control use(s)"
+    assert [f.id for f in session.model.flows] == ["train-data-trains->scorer"]
+    assert session.model.controls == []
+    assert session.current.text.endswith(
+        "  - {from: train-data, to: scorer, kind: trains}\n\n# end of file\n"
+    )
+
+
+def test_an_edit_that_changes_nothing_is_not_recorded(session):
+    assert session.set_control("rate-limiting", "score-api", "planned") is None
+    assert session.set_attribute("score-api", "exposure", "partner") is None
+    assert not session.can_undo and session.pending == []
+
+
+# ---------------------------------------------------------------- undo
+
+
+def test_undo_restores_the_previous_state_and_its_findings(session):
+    original = (session.current.text, residuals(session))
+    session.set_control("rate-limiting", "score-api", "implemented")
+    session.set_attribute("score-api", "exposure", "public")
+    after_first = residuals(session)
+    assert session.undo() == "asset score-api: exposure partner → public"
+    assert session.control_status("rate-limiting", "score-api") == "implemented"
+    assert residuals(session) != after_first
+    assert session.undo() == "control rate-limiting on score-api: planned → implemented"
+    assert (session.current.text, residuals(session)) == original
+    assert session.pending == []
+    assert session.undo() is None
+
+
+# ---------------------------------------------------------------- saving
+
+
+def test_saving_after_one_edit_changes_only_that_line(session, system):
+    session.set_control("rate-limiting", "score-api", "implemented")
+    session.save()
+    assert diff(SYSTEM, system.read_text()) == [
+        "-    status: planned   # gateway quota still to be set",
+        "+    status: implemented # gateway quota still to be set",  # the comment keeps its column
+    ]
+
+
+def test_saving_keeps_the_quoting_the_user_chose(session, system):
+    session.set_attribute("scorer", "version", "2.0")
+    session.save()
+    assert diff(SYSTEM, system.read_text()) == ['-    version: "1.0"', '+    version: "2.0"']
+
+
+def test_saving_keeps_windows_line_ends(tmp_path):
+    path = tmp_path / "system.yaml"
+    path.write_bytes(SYSTEM.replace("\n", "\r\n").encode())
+    session = Session.open(path, out=tmp_path / "runs")
+    session.set_attribute("score-api", "exposure", "public")
+    session.save()
+    saved = path.read_bytes().decode()
+    assert saved.count("\r\n") == saved.count("\n") == SYSTEM.count("\n")
+    assert diff(SYSTEM, saved.replace("\r\n", "\n")) == [
+        "-    exposure: partner",
+        "+    exposure: public",
+    ]
+
+
+def test_new_entries_go_at_the_end_of_their_list_and_comments_stay_where_they_were(session, system):
+    session.add_asset({"id": "request-log", "type": "log_store"})
+    session.add_flow({"from": "score-api", "to": "request-log", "kind": "logs_to"})
+    session.save()
+    text = system.read_text()
+    assert diff(SYSTEM, text) == [
+        "+  - id: request-log",
+        "+    type: log_store",
+        "+  - {from: score-api, to: request-log, kind: logs_to}",
+    ]
+    assert text.endswith("# end of file\n")
+
+
+def test_removing_an_asset_keeps_the_comments_that_head_the_next_ones(tmp_path):
+    records = "    sensitivity: personal   # customer records\n"
+    path = tmp_path / "system.yaml"
+    path.write_text(SYSTEM.replace(records, records + "  - id: cache\n    type: dataset\n"))
+    session = Session.open(path, out=tmp_path / "runs")
+    session.remove_asset("cache")
+    assert session.current.text == SYSTEM
+    session.remove_asset("train-data", cascade=True)
+    assert (
+        "assets:\n  # --- data\n  # --- model and serving\n  - id: scorer\n" in session.current.text
+    )
+
+
+def test_each_saved_change_is_one_audit_entry_and_the_next_run_sees_the_new_configuration(
+    session, system, tmp_path
+):
+    old_config = canonical_config(session.model)
+    session.set_control("rate-limiting", "score-api", "implemented")
+    session.set_attribute("score-api", "rate_limit_per_minute", 600)
+    entries = session.save()
+    trail = audit.read(tmp_path / "runs" / "audit.jsonl")
+    assert [e["change"] for e in trail] == [
+        "control rate-limiting on score-api: planned → implemented",
+        "asset score-api: rate_limit_per_minute (default) → 600",
+    ]
+    assert trail == entries
+    assert {e["event"] for e in trail} == {"workshop-edit"} and {e["system"] for e in trail} == {
+        "tiny"
+    }
+    assert audit.verify(tmp_path / "runs" / "audit.jsonl") == []
+    saved, _ = load_checked(system)
+    assert trail[-1]["config_sha256"] == config_sha256(saved) == session.current.config_sha256
+    assert config_changes(old_config, canonical_config(saved)) == [
+        "assets: score-api changed rate_limit_per_minute",
+        "controls: rate-limiting on score-api changed status",
+    ]
+    assert session.save() == []  # nothing left to save
+
+
+def test_undoing_a_saved_change_is_saved_as_an_undo(session, tmp_path):
+    session.set_control("rate-limiting", "score-api", "implemented")
+    session.save()
+    session.undo()
+    session.save()
+    changes = [e["change"] for e in audit.read(tmp_path / "runs" / "audit.jsonl")]
+    assert changes == [
+        "control rate-limiting on score-api: planned → implemented",
+        "undo: control rate-limiting on score-api: planned → implemented",
+    ]
+
+
+def test_saving_is_refused_when_the_file_changed_on_disk_meanwhile(session, system):
+    session.set_control("rate-limiting", "score-api", "implemented")
+    system.write_text(SYSTEM.replace("Tiny system", "Tiny system v2"))
+    with pytest.raises(InputError, match="changed on disk"):
+        session.save()
+    assert "Tiny system v2" in system.read_text()
+
+
+def test_the_bundled_example_opens_but_cannot_be_saved(tmp_path):
+    session = Session.open("", out=tmp_path / "runs")
+    session.set_attribute(session.model.assets[0].id, "owner", "Someone else")
+    with pytest.raises(InputError, match="read-only"):
+        session.save()
+
+
+# ---------------------------------------------------------------- values typed into forms
+
+
+def test_typed_values_are_read_as_the_field_needs():
+    assert parse_value("outputs", "score, label") == ["score", "label"]
+    assert parse_value("human_approval", "yes") is True
+    assert parse_value("rate_limit_per_minute", " 300 ") == 300
+    assert parse_value("version", "2019.3") == "2019.3"
+    assert parse_value("owner", "  ") is None
+    with pytest.raises(InputError, match="whole number"):
+        parse_value("rate_limit_per_minute", "fast")
+    with pytest.raises(InputError, match="did you mean 'exposure'"):
+        parse_value("exposre", "public")
+
+
+# ---------------------------------------------------------------- the widgets, without a kernel
+
+
+def summary_numbers(ws: Workshop) -> tuple[int, int]:
+    found = re.search(r"Residual risk: total (\d+), highest (\d+)", ws.summary.value)
+    assert found, ws.summary.value
+    return int(found.group(1)), int(found.group(2))
+
+
+def test_the_widgets_edit_the_system_and_redraw_the_risk_picture(session, system):
+    ws = Workshop(session)
+    assert "saikit-residual" in ws.summary._dom_classes
+    start = summary_numbers(ws)
+    assert bytes(ws.picture.value[:4]) == bytes(ws.heatmap.value[:4]) == b"\x89PNG"
+
+    ws.asset.value = "score-api"
+    ws.control_toggle("rate-limiting").value = "implemented"
+    lowered = summary_numbers(ws)
+    assert lowered[0] < start[0]
+    assert "control rate-limiting on score-api: planned → implemented" in ws.status.value
+    assert "▼" in ws.findings.value  # the table shows what moved
+
+    ws.field.value = "exposure"
+    assert ws.value.value == "partner"
+    ws.value.value = "internal"
+    ws.apply_button.click()
+    assert summary_numbers(ws)[0] < lowered[0]
+
+    ws.value.value = "publik"
+    ws.apply_button.click()
+    assert (
+        "did you mean &#x27;public&#x27;" in ws.status.value
+        and "nothing changed" in ws.status.value
+    )
+    assert session.model.asset_by_id["score-api"].exposure == "internal"
+
+    ws.undo_button.click()
+    assert summary_numbers(ws) == lowered
+    assert ws.save_button.disabled is False
+    ws.save_button.click()
+    assert "saved system.yaml; 1 change(s) in the audit trail" in ws.status.value
+    assert diff(SYSTEM, system.read_text()) == [
+        "-    status: planned   # gateway quota still to be set",
+        "+    status: implemented # gateway quota still to be set",  # the comment keeps its column
+    ]
+
+
+def test_the_flow_and_decision_forms_change_the_findings(session):
+    ws = Workshop(session)
+    ws.new_id.value, ws.new_type.value = "request-log", "log_store"
+    ws.add_asset_button.click()
+    assert ws.asset.value == "request-log"
+    ws.flow_from.value, ws.flow_kind.value, ws.flow_to.value = "score-api", "logs_to", "request-log"
+    ws.add_flow_button.click()
+    assert "interaction-log-exposure@request-log" in {v for _, v in ws.finding.options}
+    assert "<span class='sk-up'>new</span>" in ws.findings.value
+
+    before = residual_summary(session.analysis)["actions"]
+    ws.finding.value = "model-extraction@scorer"
+    ws.decision_status.value = "accepted"
+    ws.justification.value = "Two contracted partners; usage reviewed monthly"
+    ws.owner.value = "Head of Credit Risk"
+    ws.asset.value = "score-api"
+    ws.control_toggle("authentication").value = "planned"  # another edit meanwhile
+    assert ws.justification.value.startswith("Two contracted partners")
+    ws.record_button.click()
+    assert "decision model-extraction@scorer: accepted" in ws.status.value
+    assert residual_summary(session.analysis)["actions"] == before - 1
+
+    ws.justification.value = ""
+    ws.finding.value = "evasion@scorer"
+    ws.record_button.click()
+    assert "needs a justification and an owner" in ws.status.value
+
+
+# ---------------------------------------------------------------- the notebook
+
+
+def test_the_workshop_notebook_is_thin_and_committed_without_outputs():
+    nb = json.loads(notebooks()["workshop"].read_text())
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert all(c["outputs"] == [] and c["execution_count"] is None for c in code)
+    assert "parameters" in code[0]["metadata"]["tags"]
+    assert "Workshop.open(system_path" in "".join(code[1]["source"])
+
+
+def test_lab_writes_the_system_path_as_a_literal_never_as_code():
+    path = 'odd "name"\\\n__import__("os").system("x").yaml'
+    nb = workshop_notebook({"system_path": path, "out": "/tmp/runs", "library_dirs": ["/a"]})
+    cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
+    tree = ast.parse(cell["source"])
+    values = {node.target.id: ast.literal_eval(node.value) for node in tree.body}
+    assert values == {"system_path": path, "out": "/tmp/runs", "library_dirs": ["/a"]}
+    assert all(isinstance(node, ast.AnnAssign) for node in tree.body)
+    assert "# system file to edit" in cell["source"]
+
+
+def test_the_comment_fixture_round_trips_unchanged(session):
+    assert session.reformats == []
+    assert session.current.text == textwrap.dedent(SYSTEM)
