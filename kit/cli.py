@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .errors import InputError
+from .errors import InputError, escape_unsafe
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,6 +23,10 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path given on the command line that cannot be read or written
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(escape_unsafe(f"error: {where}{exc.strerror or exc}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -99,14 +103,24 @@ def _parser() -> argparse.ArgumentParser:
     _library_arg(c)
     c.add_argument("--update", action="store_true",
                    help="accept changed hashes: record the new values")
-    c = command("export", cmd_export, "write the system in another format")
+    c = command("export", cmd_export, "write the system, or a published run, in another format")
     c.add_argument("format", choices=sorted(EXPORTERS), help="what to write")
-    _system_arg(c)
+    c.add_argument("system", nargs="?", metavar="SYSTEM|RUN",
+                   help="bom, graphml: the system file (default: the bundled support-assistant); "
+                   f"{', '.join(RUN_EXPORTS)}: the run, by id, id prefix, folder or 'latest' "
+                   "(the default)")
     _library_arg(c)
     c.add_argument("--out", metavar="PATH", help="where to write it (default: beside you, "
-                   "named after the system file)")
+                   "named after the system file; for a run: <runs>/exports/<run-id>/)")
     c.add_argument("--timestamp", metavar="ISO-8601",
                    help="time to stamp on the export (default: $SOURCE_DATE_EPOCH, else none)")
+    c.add_argument("--system", dest="system_file", metavar="FILE",
+                   help="for a run: the system whose runs to look in "
+                   "(default: the bundled example)")
+    c.add_argument("--runs", metavar="DIR", help="for a run: the run store to look in "
+                   "(default: ./runs/<system id>)")
+    c.add_argument("--no-pdf", dest="pdf", action="store_false",
+                   help="report: write the HTML only")
     return p
 
 
@@ -151,7 +165,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_lab(args) -> int:
-    from .workshop import run_lab
+    from .lab import run_lab
 
     return run_lab(args.system, port=args.port, open_browser=not args.no_browser, out=args.out,
                    library_dirs=args.library)
@@ -397,9 +411,13 @@ def cmd_hash(args) -> int:
 
 
 def cmd_export(args) -> int:
-    model, library = load(args)
-    target = EXPORTERS[args.format](args, model, library)
-    print(f"wrote {target}")
+    if args.format in RUN_EXPORTS:  # these read a published run, not the system file
+        target = _export_run(args)
+    else:
+        model, library = load(args)
+        target = EXPORTERS[args.format](args, model, library)
+    for path in target if isinstance(target, list) else [target]:
+        print(f"wrote {path}")
     return 0
 
 
@@ -439,7 +457,20 @@ def _export_graphml(args, model, library) -> Path:
 
 
 # `saikit export FORMAT`: each entry takes (args, model, library), writes, returns the path.
+def _export_run(args, model=None, library=None) -> list[Path]:
+    """Export a published run (report, xlsx, csv, pack, oscal, json); see kit.export.formats."""
+    from .export.formats import export, resolve_run
+
+    run = resolve_run(args.system, args.system_file, args.runs)
+    written = export(run, args.format, args.out, timestamp=export_timestamp(args), pdf=args.pdf)
+    return list(written.values())
+
+
+# Exports of a published run rather than of the system file.
+RUN_EXPORTS = ("report", "xlsx", "csv", "pack", "oscal", "json")
+
 EXPORTERS = {
     "bom": _export_bom,
     "graphml": _export_graphml,
+    **dict.fromkeys(RUN_EXPORTS, _export_run),
 }

@@ -16,7 +16,9 @@ from kit.errors import InputError
 from kit.inputs import canonical_config, config_sha256, load_checked
 from kit.resources import examples, notebooks
 from kit.runner import config_changes
-from kit.workshop import Session, Workshop, parse_value, residual_summary, workshop_notebook
+from kit.lab import workshop_notebook
+from kit.session import Session, parse_value, residual_summary
+from kit.workshop import Workshop
 
 SYSTEM = """\
 # Tiny scoring system for the workshop tests.

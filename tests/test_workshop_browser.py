@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from kit.resources import examples
-from kit.workshop import Session, free_port, residual_summary
+from kit.lab import free_port
+from kit.session import Session, residual_summary
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"
