@@ -25,7 +25,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {problem}", file=sys.stderr)
         return 2
     except OSError as exc:  # a path given on the command line that cannot be read or written
-        where = f"{exc.filename}: " if exc.filename else ""
+        path = exc.filename2 or exc.filename  # a copy or rename names its target second
+        where = f"{path}: " if path else ""
         print(escape_unsafe(f"error: {where}{exc.strerror or exc}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -17,7 +17,6 @@ import functools
 import gc
 import math
 import random
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -69,6 +68,7 @@ class AssetGraph:
     model: SystemModel
     out_edges: dict[str, list[Edge]] = field(default_factory=dict)
     in_edges: dict[str, list[Edge]] = field(default_factory=dict)
+    _by_kinds: dict = field(default_factory=dict, repr=False)
 
     @property
     def assets(self):
@@ -85,6 +85,23 @@ class AssetGraph:
         g.add_nodes_from((a.id, {"type": a.type}) for a in self.model.assets)
         g.add_edges_from((e.source, e.target, e.flow.id, {"kind": e.kind}) for e in self.edges())
         return g
+
+    def adjacency(self, kinds: Iterable[str] | None = None) -> tuple[dict, dict]:
+        """(out_edges, in_edges) restricted to some flow kinds (all kinds when None)."""
+        if not kinds:
+            return self.out_edges, self.in_edges
+        key = frozenset(kinds)
+        found = self._by_kinds.get(key)
+        if found is None:
+            out: dict[str, list[Edge]] = {}
+            into: dict[str, list[Edge]] = {}
+            for edges in self.out_edges.values():
+                for e in edges:
+                    if e.kind in key:
+                        out.setdefault(e.source, []).append(e)
+                        into.setdefault(e.target, []).append(e)
+            found = self._by_kinds[key] = (out, into)
+        return found
 
     @cached_property
     @_gc_paused
@@ -139,6 +156,80 @@ def build(model: SystemModel) -> AssetGraph:
 Path = tuple[Edge, ...]
 
 
+class Reach(NamedTuple):
+    """The result of one multi-source walk: who reaches a target, and by which edges."""
+
+    first: dict[str, str]  # asset → the nearest other target it reaches
+    via: dict[tuple[str, str], Edge]  # (asset, target) → first edge of its way to that target
+
+    def path(self, asset: str) -> tuple[str, Path]:
+        """(target reached, edges from `asset` to it) for an asset in `first`."""
+        target, node, out = self.first[asset], asset, []
+        while node != target:
+            edge = self.via[(node, target)]
+            out.append(edge)
+            node = edge.target if edge.source == node else edge.source
+        return target, tuple(out)
+
+
+def reach(
+    graph: AssetGraph,
+    targets: Iterable[str],
+    *,
+    direction: str,
+    kinds: Iterable[str] | None = None,
+    depth: int = 1,
+    flows: frozenset[int] | None = None,
+) -> Reach:
+    """Every asset from which some target is reached within `depth` steps, and how.
+
+    `direction` is "downstream" (follow flows forward to a target), "upstream" (follow them
+    backward) or "neighbour" (either way); `kinds` limits the flow kinds followed; `flows`, when
+    given, is the set of ``id(flow)`` that may be followed. One multi-source search from all the
+    targets at once, walking edges backward from them; each asset keeps its two nearest distinct
+    targets, so a target that is itself a start still finds the nearest *other* one. The cost is
+    about 2 × (assets + flows of those kinds), whatever the number of targets.
+    """
+    adjacency = graph.adjacency(kinds)
+    steps = []
+    if direction in ("downstream", "neighbour"):
+        steps.append((adjacency[1], True))  # edges into the node: step to their source
+    if direction in ("upstream", "neighbour"):
+        steps.append((adjacency[0], False))
+    first: dict[str, str] = {}
+    via: dict[tuple[str, str], Edge] = {}
+    witnesses: dict[str, set[str]] = {}
+    frontier = []
+    for t in targets:
+        witnesses[t] = {t}
+        frontier.append((t, t))
+    for _ in range(depth):
+        next_frontier = []
+        for node, target in frontier:
+            for edges_at, to_source in steps:
+                for edge in edges_at.get(node, ()):
+                    if flows is not None and id(edge.flow) not in flows:
+                        continue
+                    other = edge.source if to_source else edge.target
+                    if other == node:
+                        continue
+                    seen = witnesses.get(other)
+                    if seen is None:
+                        witnesses[other] = {target}
+                    elif target in seen or len(seen) >= 2:
+                        continue
+                    else:
+                        seen.add(target)
+                    via[(other, target)] = edge
+                    if other != target and other not in first:
+                        first[other] = target
+                    next_frontier.append((other, target))
+        if not next_frontier:
+            break
+        frontier = next_frontier
+    return Reach(first, via)
+
+
 def walk_to(
     graph: AssetGraph,
     targets: Iterable[str],
@@ -146,57 +237,10 @@ def walk_to(
     direction: str,
     kinds: Iterable[str] | None = None,
     depth: int = 1,
-    edge_filter=None,
 ) -> dict[str, tuple[str, Path]]:
-    """Every asset from which some target is reached within `depth` steps, with a witness.
-
-    `direction` is "downstream" (follow flows forward to a target), "upstream" (follow them
-    backward) or "neighbour" (either way). One multi-source search from all targets at once,
-    so the cost is about assets + flows whatever the number of targets. Returns
-    {asset: (target reached, path of edges from the asset to it)}; targets themselves are not
-    included unless reachable from another target.
-    """
-    kinds = set(kinds) if kinds else None
-
-    def ok(edge: Edge) -> bool:
-        return (kinds is None or edge.kind in kinds) and (edge_filter is None or edge_filter(edge))
-
-    # Searching from the targets, we walk each edge the opposite way to the test's direction.
-    steps = []
-    if direction in ("downstream", "neighbour"):
-        steps.append((graph.in_edges, "source"))
-    if direction in ("upstream", "neighbour"):
-        steps.append((graph.out_edges, "target"))
-    # Each node keeps its two nearest distinct targets, so a target that is itself a start
-    # still finds the nearest *other* target (cost stays about 2 × (assets + flows)).
-    found: dict[str, tuple[str, Path]] = {}
-    witnesses: dict[str, set[str]] = {}
-    frontier: deque = deque()
-    for t in targets:
-        witnesses[t] = {t}
-        frontier.append((t, t, ()))
-    level = 0
-    while frontier and level < depth:
-        level += 1
-        next_frontier: deque = deque()
-        for node, target, path in frontier:
-            for adjacency, end in steps:
-                for edge in adjacency.get(node, ()):
-                    if not ok(edge):
-                        continue
-                    other = getattr(edge, end)
-                    if other == node:
-                        continue
-                    seen = witnesses.setdefault(other, set())
-                    if target in seen or len(seen) >= 2:
-                        continue
-                    seen.add(target)
-                    new_path = (edge, *path)
-                    if other != target and other not in found:
-                        found[other] = (target, new_path)
-                    next_frontier.append((other, target, new_path))
-        frontier = next_frontier
-    return found
+    """{asset: (target reached, path of edges from the asset to it)}: `reach` with its paths."""
+    r = reach(graph, targets, direction=direction, kinds=kinds, depth=depth)
+    return {asset: r.path(asset) for asset in r.first}
 
 
 def reachable(graph: AssetGraph, start: str, *, direction: str, kinds=None) -> set[str]:

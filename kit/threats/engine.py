@@ -1,18 +1,21 @@
 """The threat engine: evaluates every threat's `when` set-at-a-time over the asset graph.
 
-Each condition becomes a dict {asset id: evidence} computed once for all assets: attribute tests
-scan one column, graph tests are one multi-source search, and all / any / not are set algebra.
-Identical sub-conditions are computed once per evaluation. Cost ≈ rules × (assets + flows).
+Each condition becomes the set of asset IDs that satisfy it, computed once for all assets:
+attribute tests scan one column, graph tests are one multi-source search, and all / any / not
+are set algebra. Identical sub-conditions are computed once per evaluation. Why a condition
+holds is worked out afterwards, only for the assets that become findings, from the sets and
+walks already computed. Cost ≈ rules × (assets + flows).
 """
 
 from __future__ import annotations
 
 import gc
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from operator import attrgetter
 
-from ..graph import AssetGraph, Path, render_path, walk_to
+from ..graph import AssetGraph, Path, Reach, reach, render_path
 from .conditions import (
     All,
     Any_,
@@ -58,30 +61,33 @@ class Match:
 
 
 class Evaluator:
-    """Evaluates conditions over one graph, caching columns and sub-results."""
+    """Evaluates conditions over one graph, caching columns, sets and walks."""
 
     def __init__(self, graph: AssetGraph):
         self.graph = graph
         self.assets = graph.model.asset_by_id
-        self.universe = dict.fromkeys(self.assets, ())
-        self._cache: dict[str, dict[str, Evidence]] = {}
+        self.universe: frozenset[str] = frozenset(self.assets)
+        self._sets: dict[str, frozenset[str]] = {}
+        self._reaches: dict[str, Reach] = {}
+        self._keys: dict[int, str] = {}
         self._columns: dict[str, dict[str, object]] = {}
         self._flow_filters: dict[tuple, frozenset[int]] = {}
         self._by_type: dict[str, list[str]] = {}
         for a in graph.model.assets:
             self._by_type.setdefault(a.type, []).append(a.id)
 
-    def of_types(self, types) -> list[str]:
+    def of_types(self, types: Iterable[str]) -> list[str]:
+        """Asset IDs of the given types, in file order."""
         out: list[str] = []
         for t in types:
             out += self._by_type.get(t, [])
         return out
 
     def column(self, attribute: str) -> dict[str, object]:
+        """{asset: value} of one attribute."""
         col = self._columns.get(attribute)
         if col is None:
-            col = {aid: getattr(a, attribute) for aid, a in self.assets.items()}
-            self._columns[attribute] = col
+            col = self._columns[attribute] = {k: getattr(a, attribute) for k, a in self.assets.items()}
         return col
 
     def passing_flows(self, wanted: dict) -> frozenset[int]:
@@ -95,79 +101,97 @@ class Evaluator:
             self._flow_filters[key] = keep
         return keep
 
-    def evaluate(self, cond: Condition) -> dict[str, Evidence]:
-        key = json.dumps(cond.model_dump(mode="json", by_alias=True, exclude_defaults=True), sort_keys=True)
-        hit = self._cache.get(key)
+    def _key(self, cond: Condition) -> str:
+        key = self._keys.get(id(cond))
+        if key is None:
+            dumped = cond.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+            key = self._keys[id(cond)] = json.dumps(dumped, sort_keys=True)
+        return key
+
+    def evaluate(self, cond: Condition) -> frozenset[str]:
+        """The assets that satisfy `cond`."""
+        key = self._key(cond)
+        hit = self._sets.get(key)
         if hit is None:
-            hit = self._cache[key] = self._evaluate(cond)
+            hit = self._sets[key] = frozenset(self._evaluate(cond, key))
         return hit
 
-    def _evaluate(self, cond: Condition) -> dict[str, Evidence]:
+    def _evaluate(self, cond: Condition, key: str):
         if isinstance(cond, AttributeTest):
-            return self._attribute(cond)
+            col, test = self.column(cond.attribute), self._test(cond)
+            return [k for k, v in col.items() if test(k, v)]
         if isinstance(cond, (Upstream, Downstream, Neighbour)):
-            return self._walk(cond)
+            return self._walk(cond, key).first.keys()
         if isinstance(cond, All):
-            parts = [self.evaluate(c) for c in cond.all]
-            parts.sort(key=len)
-            result = dict(parts[0])
-            for part in parts[1:]:
-                result = {k: v + part[k] for k, v in result.items() if k in part}
-            return result
+            parts = sorted((self.evaluate(c) for c in cond.all), key=len)
+            return parts[0].intersection(*parts[1:])
         if isinstance(cond, Any_):
-            result: dict[str, Evidence] = {}
-            for c in cond.any:
-                for k, v in self.evaluate(c).items():
-                    result.setdefault(k, v)
-            return result
+            return frozenset().union(*(self.evaluate(c) for c in cond.any))
         if isinstance(cond, Not):
-            inner = self.evaluate(cond.not_)
-            return {k: () for k in self.universe if k not in inner}
+            return self.universe - self.evaluate(cond.not_)
         raise TypeError(f"unknown condition {type(cond).__name__}")
 
-    def _attribute(self, t: AttributeTest) -> dict[str, Evidence]:
-        col = self.column(t.attribute)
-        op, name = t.operator, t.attribute
+    def _test(self, t: AttributeTest):
+        op = t.operator
         if op == "equals":
             want = t.equals
-            return {k: (("attr", f"{k}: {name} is {want}"),) for k, v in col.items() if v == want}
+            return lambda _k, v: v == want
         if op == "in":
-            want = set(t.in_)
-            return {k: (("attr", f"{k}: {name} is {v}"),) for k, v in col.items() if v in want}
+            wanted = set(t.in_)
+            return lambda _k, v: v in wanted
         if op == "exists":
-            if t.exists:
-                return {k: (("attr", f"{k}: has {name}"),) for k, v in col.items() if _present(v)}
-            return {k: (("attr", f"{k}: no {name} recorded"),) for k, v in col.items() if not _present(v)}
+            return (lambda _k, v: _present(v)) if t.exists else (lambda _k, v: not _present(v))
         if op == "contains":
-            want = t.contains
-            return {k: (("attr", f"{k}: {name} include {want}"),) for k, v in col.items() if want in v}
+            item = t.contains
+            return lambda _k, v: item in v
         other = self.column(t.beyond)
-        out = {}
-        for k, v in col.items():
-            extra = sorted(set(v) - set(other[k]))
-            if extra:
-                out[k] = (("attr", f"{k}: {name} has {', '.join(extra)} beyond {t.beyond}"),)
-        return out
+        return lambda k, v: bool(set(v) - set(other[k]))
 
-    def _walk(self, cond) -> dict[str, Evidence]:
+    def _walk(self, cond, key: str) -> Reach:
+        found = self._reaches.get(key)
+        if found is not None:
+            return found
         direction = next(iter(type(cond).model_fields))
         walk = getattr(cond, direction)
         targets = self.evaluate(walk.where) if walk.where is not None else self.universe
-        edge_filter = None
         wanted = walk.flow.model_dump(exclude_none=True) if walk.flow is not None else None
-        if wanted:  # an empty filter lets every flow through
-            keep = self.passing_flows(wanted)
-            if not keep:
-                return {}  # no flow passes the filter, so no walk can reach anything
-            edge_filter = lambda e: id(e.flow) in keep  # noqa: E731
-        reached = walk_to(
-            self.graph, targets, direction=direction, kinds=walk.kinds, depth=walk.depth,
-            edge_filter=edge_filter,
-        )
-        out = {}
-        for asset, (target, path) in reached.items():
-            out[asset] = (("walk", _describe(asset, path), _assets_on(path)), *targets[target])
-        return out
+        flows = self.passing_flows(wanted) if wanted else None  # an empty filter passes all
+        if not targets or flows is not None and not flows:
+            found = Reach({}, {})
+        else:
+            found = reach(self.graph, targets, direction=direction, kinds=walk.kinds,
+                          depth=walk.depth, flows=flows)
+        self._reaches[key] = found
+        return found
+
+    def explain(self, cond: Condition, asset: str) -> Evidence:
+        """Why `asset` satisfies `cond`: the facts and walks that make it hold."""
+        if isinstance(cond, AttributeTest):
+            return (("attr", _describe_attribute(cond, asset, self)),)
+        if isinstance(cond, (Upstream, Downstream, Neighbour)):
+            walk = getattr(cond, next(iter(type(cond).model_fields)))
+            target, path = self._walk(cond, self._key(cond)).path(asset)
+            fact = ("walk", render_path(asset, path), _assets_on(path))
+            return (fact, *self.explain(walk.where, target)) if walk.where is not None else (fact,)
+        if isinstance(cond, All):
+            return tuple(f for c in cond.all for f in self.explain(c, asset))
+        if isinstance(cond, Any_):
+            branch = next(c for c in cond.any if asset in self.evaluate(c))
+            return self.explain(branch, asset)
+        return ()  # `not`: holds by absence
+
+
+def _describe_attribute(t: AttributeTest, asset: str, ev: Evaluator) -> str:
+    name, value = t.attribute, ev.column(t.attribute)[asset]
+    op = t.operator
+    if op in ("equals", "in"):
+        return f"{asset}: {name} is {value}"
+    if op == "exists":
+        return f"{asset}: has {name}" if t.exists else f"{asset}: no {name} recorded"
+    if op == "contains":
+        return f"{asset}: {name} include {t.contains}"
+    extra = sorted(set(value) - set(ev.column(t.beyond)[asset]))
+    return f"{asset}: {name} has {', '.join(extra)} beyond {t.beyond}"
 
 
 def _present(value) -> bool:
@@ -176,10 +200,6 @@ def _present(value) -> bool:
 
 def _assets_on(path: Path) -> frozenset[str]:
     return frozenset([e.source for e in path] + [e.target for e in path])
-
-
-def _describe(asset: str, path: Path) -> str:
-    return render_path(asset, path)
 
 
 def evaluate(graph: AssetGraph, library: Library) -> list[Match]:
@@ -208,9 +228,9 @@ def _evaluate_all(graph: AssetGraph, library: Library) -> list[Match]:
         hits = ev.evaluate(threat.when) if threat.when is not None else ev.universe
         factor_sets = [ev.evaluate(f.when) for f in threat.factors]
         for asset_id in candidates:
-            evidence = hits.get(asset_id)
-            if evidence is None:
+            if asset_id not in hits:
                 continue
+            evidence = ev.explain(threat.when, asset_id) if threat.when is not None else ()
             held = tuple(f for f, s in zip(threat.factors, factor_sets, strict=True) if asset_id in s)
             matches.append(Match(threat, asset_id, evidence, held))
     return matches

@@ -1,0 +1,179 @@
+"""`saikit export {report,xlsx,csv,pack,oscal,json} [RUN] [--out PATH]`: exports of a published run.
+
+The story of an export: find the run → write the format's files → record them (with their
+SHA-256) in the run store's audit trail. Output goes to `--out` (a folder, or for a one-file
+format a file name) or by default to `<store>/exports/<run-id>/`, never into the run folder,
+which its manifest seals.
+
+Example: ``export(load_run("runs/credit-risk/latest"), "xlsx")``
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import fail
+from .rundata import RunData, default_out, load_run, record_export, write_atomic
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where one export writes: a folder and the stem for its main file(s)."""
+
+    folder: Path
+    stem: str
+
+    def file(self, suffix: str) -> Path:
+        return self.folder / f"{self.stem}{suffix}"
+
+
+Writer = Callable[[RunData, Target, dict], tuple[dict[str, Path], dict]]
+
+
+@dataclass(frozen=True)
+class Format:
+    """An export format: its writer, default stem, and the suffix `--out` may name a file by."""
+
+    write: Writer
+    stem: str
+    suffix: str | None  # None: the format writes several files and --out is always a folder
+    help: str
+
+
+def _report(run: RunData, to: Target, opts: dict):
+    from .report import write_report
+
+    pdf = to.file(".pdf") if opts.get("pdf", True) else None
+    return write_report(run, to.file(".html"), pdf), {}
+
+
+def _xlsx(run: RunData, to: Target, opts: dict):
+    from .tables import write_xlsx
+
+    path = write_xlsx(run, to.file(".xlsx"))
+    return {path.name: path}, {}
+
+
+def _csv(run: RunData, to: Target, opts: dict):
+    from .tables import write_csv
+
+    return write_csv(run, to.folder), {}
+
+
+def _json(run: RunData, to: Target, opts: dict):
+    from .tables import register_schema, write_json
+
+    path = write_json(run, to.file(".json"))
+    schema = write_atomic(
+        to.folder / "register.schema.json", json.dumps(register_schema(), indent=2) + "\n"
+    )
+    return {path.name: path, schema.name: schema}, {}
+
+
+def _pack(run: RunData, to: Target, opts: dict):
+    from .pack import render_html, render_markdown, unresolved
+
+    entries = unresolved(run)
+    md = write_atomic(to.file(".md"), render_markdown(run, entries))
+    page = write_atomic(to.file(".html"), render_html(run, entries))
+    return {md.name: md, page.name: page}, {"findings": [f for e in entries for f in e.finding_ids]}
+
+
+def _oscal(run: RunData, to: Target, opts: dict):
+    from . import oscal
+
+    stamp = opts.get("timestamp")
+    docs = {
+        "catalog.json": oscal.catalog(run.manifest.get("edition") or None, stamp),
+        "assessment-results.json": oscal.assessment_results(run, stamp),
+    }
+    validated = oscal.trestle_available()
+    for doc in docs.values():
+        if validated:
+            oscal.validate(doc)
+    written = {
+        name: write_atomic(to.folder / name, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        for name, doc in docs.items()
+    }
+    return written, {
+        "validated": "compliance-trestle" if validated else "no (install saikit[oscal])"
+    }
+
+
+FORMATS: dict[str, Format] = {
+    "report": Format(_report, "report", ".html", "HTML report and its PDF"),
+    "xlsx": Format(
+        _xlsx, "register", ".xlsx", "register workbook: Register, Decisions, Provisions, Assets"
+    ),
+    "csv": Format(_csv, "register", None, "register, decisions, provisions and assets as CSV"),
+    "pack": Format(_pack, "pack", ".md", "communication pack for operators and end-users"),
+    "oscal": Format(_oscal, "oscal", None, "OSCAL catalog and assessment-results"),
+    "json": Format(_json, "register", ".json", "register as JSON, with its JSON Schema"),
+}
+
+
+def target(run: RunData, fmt: str, out: str | Path | None) -> Target:
+    """Where an export of `run` in `fmt` goes: --out as a file or folder, else the default."""
+    f = FORMATS[fmt]
+    if out is None:
+        return Target(default_out(run), f.stem)
+    path = Path(out)
+    if f.suffix and path.suffix.lower() == f.suffix:
+        return Target(path.parent, path.stem)
+    if path.exists() and not path.is_dir():
+        raise fail(
+            str(path),
+            None,
+            "",
+            f"exists and is not a folder; '{fmt}' writes "
+            + (f"a {f.suffix} file or a folder" if f.suffix else "several files into a folder"),
+        )
+    return Target(path, f.stem)
+
+
+def export(
+    run: RunData,
+    fmt: str,
+    out: str | Path | None = None,
+    *,
+    timestamp: dt.datetime | None = None,
+    pdf: bool = True,
+) -> dict[str, Path]:
+    """Write `run` in `fmt`, record it in the audit trail, and return the files by name."""
+    if fmt not in FORMATS:
+        raise fail(fmt, None, "", f"unknown export format; choose from {', '.join(FORMATS)}")
+    to = target(run, fmt, out)
+    written, fields = FORMATS[fmt].write(run, to, {"timestamp": timestamp, "pdf": pdf})
+    record_export(run, fmt, written, **fields)
+    return written
+
+
+def resolve_run(name: str | None, system: str | None = None, runs: str | None = None) -> RunData:
+    """A run by folder path, or by id / id prefix / 'latest' in a system's run store.
+
+    The store is `runs` when given, else ./runs/<id of `system`> (the bundled example when
+    no system file is named), as for `saikit run`.
+    """
+    if name and (Path(name) / "manifest.json").exists():
+        return load_run(name)
+    from ..resources import default_system
+    from ..runner import Store, store_for_file
+
+    store = (
+        Store(Path(runs))
+        if runs
+        else store_for_file(Path(system) if system else default_system(), None)
+    )
+    if not store.runs():
+        raise fail(
+            str(store.root),
+            None,
+            "",
+            "no published run here; run `saikit run` first"
+            + ("" if runs or system else " (or name the store with --runs or --system)"),
+        )
+    return load_run(store.resolve(name or "latest", -1))
