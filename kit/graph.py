@@ -68,7 +68,6 @@ class AssetGraph:
     model: SystemModel
     out_edges: dict[str, list[Edge]] = field(default_factory=dict)
     in_edges: dict[str, list[Edge]] = field(default_factory=dict)
-    _by_kinds: dict = field(default_factory=dict, repr=False)
 
     @property
     def assets(self):
@@ -86,22 +85,23 @@ class AssetGraph:
         g.add_edges_from((e.source, e.target, e.flow.id, {"kind": e.kind}) for e in self.edges())
         return g
 
-    def adjacency(self, kinds: Iterable[str] | None = None) -> tuple[dict, dict]:
-        """(out_edges, in_edges) restricted to some flow kinds (all kinds when None)."""
+    def adjacency(self, kinds: Iterable[str] | None = None) -> list[tuple[dict, dict]]:
+        """[(out_edges, in_edges)], one pair per flow kind asked for (one pair for all kinds)."""
         if not kinds:
-            return self.out_edges, self.in_edges
-        key = frozenset(kinds)
-        found = self._by_kinds.get(key)
-        if found is None:
-            out: dict[str, list[Edge]] = {}
-            into: dict[str, list[Edge]] = {}
-            for edges in self.out_edges.values():
-                for e in edges:
-                    if e.kind in key:
-                        out.setdefault(e.source, []).append(e)
-                        into.setdefault(e.target, []).append(e)
-            found = self._by_kinds[key] = (out, into)
-        return found
+            return [(self.out_edges, self.in_edges)]
+        return [self._by_kind[k] for k in set(kinds) if k in self._by_kind]
+
+    @cached_property
+    def _by_kind(self) -> dict[str, tuple[dict, dict]]:
+        out: dict[str, tuple[dict, dict]] = {}
+        for edges in self.out_edges.values():
+            for e in edges:
+                pair = out.get(e.kind)
+                if pair is None:
+                    pair = out[e.kind] = ({}, {})
+                pair[0].setdefault(e.source, []).append(e)
+                pair[1].setdefault(e.target, []).append(e)
+        return out
 
     @cached_property
     @_gc_paused
@@ -190,12 +190,12 @@ def reach(
     targets, so a target that is itself a start still finds the nearest *other* one. The cost is
     about 2 × (assets + flows of those kinds), whatever the number of targets.
     """
-    adjacency = graph.adjacency(kinds)
     steps = []
-    if direction in ("downstream", "neighbour"):
-        steps.append((adjacency[1], True))  # edges into the node: step to their source
-    if direction in ("upstream", "neighbour"):
-        steps.append((adjacency[0], False))
+    for out_edges, in_edges in graph.adjacency(kinds):
+        if direction in ("downstream", "neighbour"):
+            steps.append((in_edges, True))  # edges into the node: step to their source
+        if direction in ("upstream", "neighbour"):
+            steps.append((out_edges, False))
     first: dict[str, str] = {}
     via: dict[tuple[str, str], Edge] = {}
     witnesses: dict[str, set[str]] = {}
@@ -203,30 +203,63 @@ def reach(
     for t in targets:
         witnesses[t] = {t}
         frontier.append((t, t))
+    seen_of = witnesses.get
     for _ in range(depth):
-        next_frontier = []
+        next_frontier: list[tuple[str, str]] = []
+        queue = next_frontier.append
         for node, target in frontier:
             for edges_at, to_source in steps:
                 for edge in edges_at.get(node, ()):
                     if flows is not None and id(edge.flow) not in flows:
                         continue
-                    other = edge.source if to_source else edge.target
+                    other = edge[0] if to_source else edge[1]
                     if other == node:
                         continue
-                    seen = witnesses.get(other)
+                    seen = seen_of(other)
                     if seen is None:
                         witnesses[other] = {target}
                     elif target in seen or len(seen) >= 2:
                         continue
                     else:
                         seen.add(target)
-                    via[(other, target)] = edge
+                    via[other, target] = edge
                     if other != target and other not in first:
                         first[other] = target
-                    next_frontier.append((other, target))
+                    queue((other, target))
         if not next_frontier:
             break
         frontier = next_frontier
+    return Reach(first, via)
+
+
+def reach_any(
+    graph: AssetGraph,
+    *,
+    direction: str,
+    kinds: Iterable[str] | None = None,
+    flows: frozenset[int] | None = None,
+) -> Reach:
+    """`reach` with every asset a target: an asset qualifies by having one such flow at all.
+
+    (Anything further away is reached through a neighbour that is itself a target.)
+    One pass over the flows of the given kinds.
+    """
+    first: dict[str, str] = {}
+    via: dict[tuple[str, str], Edge] = {}
+    for out_edges, _ in graph.adjacency(kinds):
+        for edges in out_edges.values():
+            for edge in edges:
+                if edge.source == edge.target or flows is not None and id(edge.flow) not in flows:
+                    continue
+                pairs = []
+                if direction in ("downstream", "neighbour"):
+                    pairs.append((edge.source, edge.target))
+                if direction in ("upstream", "neighbour"):
+                    pairs.append((edge.target, edge.source))
+                for start, end in pairs:
+                    if start not in first:
+                        first[start] = end
+                        via[start, end] = edge
     return Reach(first, via)
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from operator import attrgetter
 
-from ..graph import AssetGraph, Path, Reach, reach, render_path
+from ..graph import AssetGraph, Path, Reach, reach, reach_any, render_path
 from .conditions import (
     All,
     Any_,
@@ -87,7 +87,8 @@ class Evaluator:
         """{asset: value} of one attribute."""
         col = self._columns.get(attribute)
         if col is None:
-            col = self._columns[attribute] = {k: getattr(a, attribute) for k, a in self.assets.items()}
+            # pydantic keeps field values in the instance __dict__; reading it skips getattr
+            col = self._columns[attribute] = {k: a.__dict__[attribute] for k, a in self.assets.items()}
         return col
 
     def passing_flows(self, wanted: dict) -> frozenset[int]:
@@ -118,8 +119,7 @@ class Evaluator:
 
     def _evaluate(self, cond: Condition, key: str):
         if isinstance(cond, AttributeTest):
-            col, test = self.column(cond.attribute), self._test(cond)
-            return [k for k, v in col.items() if test(k, v)]
+            return self._attribute(cond)
         if isinstance(cond, (Upstream, Downstream, Neighbour)):
             return self._walk(cond, key).first.keys()
         if isinstance(cond, All):
@@ -131,21 +131,24 @@ class Evaluator:
             return self.universe - self.evaluate(cond.not_)
         raise TypeError(f"unknown condition {type(cond).__name__}")
 
-    def _test(self, t: AttributeTest):
+    def _attribute(self, t: AttributeTest) -> list[str]:
+        col = self.column(t.attribute).items()
         op = t.operator
         if op == "equals":
             want = t.equals
-            return lambda _k, v: v == want
+            return [k for k, v in col if v == want]
         if op == "in":
             wanted = set(t.in_)
-            return lambda _k, v: v in wanted
+            return [k for k, v in col if v in wanted]
         if op == "exists":
-            return (lambda _k, v: _present(v)) if t.exists else (lambda _k, v: not _present(v))
+            if t.exists:
+                return [k for k, v in col if v is not None and v != [] and v != ""]
+            return [k for k, v in col if v is None or v == [] or v == ""]
         if op == "contains":
             item = t.contains
-            return lambda _k, v: item in v
+            return [k for k, v in col if item in v]
         other = self.column(t.beyond)
-        return lambda k, v: bool(set(v) - set(other[k]))
+        return [k for k, v in col if v and set(v) - set(other[k])]
 
     def _walk(self, cond, key: str) -> Reach:
         found = self._reaches.get(key)
@@ -158,6 +161,8 @@ class Evaluator:
         flows = self.passing_flows(wanted) if wanted else None  # an empty filter passes all
         if not targets or flows is not None and not flows:
             found = Reach({}, {})
+        elif walk.where is None:
+            found = reach_any(self.graph, direction=direction, kinds=walk.kinds, flows=flows)
         else:
             found = reach(self.graph, targets, direction=direction, kinds=walk.kinds,
                           depth=walk.depth, flows=flows)
