@@ -44,28 +44,50 @@ def main(repeats: int) -> int:
     load_before = os.getloadavg()
     rows: list[tuple[str, str, list[float]]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        rows.append(("python -c pass", "interpreter startup",
-                     timed([sys.executable, "-c", "pass"], tmp, repeats)))
-        rows.append(("saikit --version", "startup + CLI imports",
-                     timed([saikit, "--version"], tmp, repeats)))
+        rows.append(
+            (
+                "python -c pass",
+                "interpreter startup",
+                timed([sys.executable, "-c", "pass"], tmp, repeats),
+            )
+        )
+        rows.append(
+            (
+                "saikit --version",
+                "startup + CLI imports",
+                timed([saikit, "--version"], tmp, repeats),
+            )
+        )
         for name, path in sorted(examples().items()):
             size = f"{path.stat().st_size / 1024:.0f} KiB"
-            rows.append((f"saikit check {name}", f"bundled example, {size}",
-                         timed([saikit, "check", str(path)], tmp, repeats)))
+            rows.append(
+                (
+                    f"saikit check {name}",
+                    f"bundled example, {size}",
+                    timed([saikit, "check", str(path)], tmp, repeats),
+                )
+            )
         big = write_system(Path(tmp) / f"synthetic-{GENERATED_SIZE}.yaml", GENERATED_SIZE)
         size = f"{big.stat().st_size / 2**20:.1f} MiB"
-        rows.append((f"saikit check synthetic-{GENERATED_SIZE}",
-                     f"{GENERATED_SIZE:,} assets, {size}",
-                     timed([saikit, "check", str(big)], tmp, repeats)))
+        rows.append(
+            (
+                f"saikit check synthetic-{GENERATED_SIZE}",
+                f"{GENERATED_SIZE:,} assets, {size}",
+                timed([saikit, "check", str(big)], tmp, repeats),
+            )
+        )
     load_after = os.getloadavg()
     startup = statistics.median(rows[0][2])
-    print(f"saikit check benchmark (wall-clock, median of {repeats}; {os.cpu_count()} CPUs, "
-          f"load average {load_before[0]:.1f} before and {load_after[0]:.1f} after)")
+    print(
+        f"saikit check benchmark (wall-clock, median of {repeats}; {os.cpu_count()} CPUs, "
+        f"load average {load_before[0]:.1f} before and {load_after[0]:.1f} after)"
+    )
     print(f"  {'command':<38}{'what':<30}{'median':>9}{'min':>9}  minus startup")
     for command, what, times in rows:
         median = statistics.median(times)
-        print(f"  {command:<38}{what:<30}{median:8.3f}s{min(times):8.3f}s  "
-              f"{median - startup:8.3f}s")
+        print(
+            f"  {command:<38}{what:<30}{median:8.3f}s{min(times):8.3f}s  {median - startup:8.3f}s"
+        )
     return 0
 
 

@@ -82,11 +82,16 @@ def _timed(fn, repeats: int) -> tuple[dict, object]:
         result = fn()
         walls.append(time.perf_counter() - wall)
         cpus.append(time.process_time() - cpu)
-    return {"wall": statistics.median(walls), "cpu": statistics.median(cpus),
-            "walls": walls, "repeats": repeats}, result
+    return {
+        "wall": statistics.median(walls),
+        "cpu": statistics.median(cpus),
+        "walls": walls,
+        "repeats": repeats,
+    }, result
 
 
 # --- in-process measurements (each in its own subprocess) -----------------------------------------
+
 
 def measure_saikit(n: int, repeats: int) -> dict:
     sys.path.insert(0, str(HERE))
@@ -110,13 +115,20 @@ def measure_saikit(n: int, repeats: int) -> dict:
     times["engine evaluate"], matches = _timed(partial(evaluate, g, library), repeats)
     times["risk assess"], _ = _timed(partial(assess, g, library, matches, TODAY), repeats)
     del g, matches
-    times["full evaluation"], analysis = _timed(partial(analyse_model, model, library, TODAY),
-                                               repeats)
-    return {"assets": n, "flows": len(model.flows), "threats": len(library.threats),
-            "applicable_threats": sum(model.system.ai_type in t.ai_types
-                                      for t in library.threats.values()),
-            "findings": len(analysis.assessment.findings), "library_load": library_seconds,
-            "times": times}
+    times["full evaluation"], analysis = _timed(
+        partial(analyse_model, model, library, TODAY), repeats
+    )
+    return {
+        "assets": n,
+        "flows": len(model.flows),
+        "threats": len(library.threats),
+        "applicable_threats": sum(
+            model.system.ai_type in t.ai_types for t in library.threats.values()
+        ),
+        "findings": len(analysis.assessment.findings),
+        "library_load": library_seconds,
+        "times": times,
+    }
 
 
 def measure_pytm(n: int, repeats: int, budget: float) -> dict:
@@ -135,15 +147,18 @@ def measure_pytm(n: int, repeats: int, budget: float) -> dict:
         extra = {}
         if cls is pytm.Datastore:
             sensitivity = a.get("sensitivity")
-            extra = {"storesPII": sensitivity == "personal",
-                     "storesSensitiveData": sensitivity in ("confidential", "personal"),
-                     "storesLogData": a["type"] == "log_store",
-                     "isSQL": a["type"] == "dataset"}
+            extra = {
+                "storesPII": sensitivity == "personal",
+                "storesSensitiveData": sensitivity in ("confidential", "personal"),
+                "storesLogData": a["type"] == "log_store",
+                "isSQL": a["type"] == "dataset",
+            }
         boundary = external if a["type"] in EXTERNAL_TYPES else internal
         elements[a["id"]] = cls(a["id"], inBoundary=boundary, **extra)
     for f in data["flows"]:
-        controls = pytm.Controls(isEncrypted=f.get("encrypted", True),
-                                 authenticatesSource=f.get("authenticated", True))
+        controls = pytm.Controls(
+            isEncrypted=f.get("encrypted", True), authenticatesSource=f.get("authenticated", True)
+        )
         pytm.Dataflow(elements[f["from"]], elements[f["to"]], f["kind"], controls=controls)
     build = time.perf_counter() - wall
     wall = time.perf_counter()
@@ -158,11 +173,22 @@ def measure_pytm(n: int, repeats: int, budget: float) -> dict:
         cpus.append(time.process_time() - cpu)
         if sum(walls) > budget:
             break
-    return {"assets": n, "flows": len(data["flows"]), "tm_elements": len(pytm.TM._elements),
-            "threats": len(pytm.TM._threats), "findings": len(tm.findings),
-            "version": _version("pytm"), "build": build, "check": check,
-            "resolve": {"wall": statistics.median(walls), "cpu": statistics.median(cpus),
-                        "walls": walls, "repeats": len(walls)}}
+    return {
+        "assets": n,
+        "flows": len(data["flows"]),
+        "tm_elements": len(pytm.TM._elements),
+        "threats": len(pytm.TM._threats),
+        "findings": len(tm.findings),
+        "version": _version("pytm"),
+        "build": build,
+        "check": check,
+        "resolve": {
+            "wall": statistics.median(walls),
+            "cpu": statistics.median(cpus),
+            "walls": walls,
+            "repeats": len(walls),
+        },
+    }
 
 
 def measure_parse(n: int, repeats: int) -> dict:
@@ -180,14 +206,20 @@ def measure_parse(n: int, repeats: int) -> dict:
         text = path.read_text(encoding="utf-8")
         times = {}
         times[f"yaml.load, {floor_loader.__name__} (floor)"], _ = _timed(
-            lambda: yaml.load(text, Loader=floor_loader), repeats)
+            lambda: yaml.load(text, Loader=floor_loader), repeats
+        )
         times["kit.yamlio.parse"], _ = _timed(lambda: yamlio.parse(text, str(path)), repeats)
         # Below any loader: libyaml's event stream alone, no Python objects made (for reference).
         times["yaml.parse events only (no objects)"], _ = _timed(
-            lambda: sum(1 for _ in yaml.parse(text, Loader=floor_loader)), repeats)
+            lambda: sum(1 for _ in yaml.parse(text, Loader=floor_loader)), repeats
+        )
         times["kit.model.load_system"], _ = _timed(lambda: load_system(path), repeats)
-    return {"assets": n, "bytes": len(text.encode()), "libyaml": c_loader is not None,
-            "times": times}
+    return {
+        "assets": n,
+        "bytes": len(text.encode()),
+        "libyaml": c_loader is not None,
+        "times": times,
+    }
 
 
 def _version(dist: str) -> str:
@@ -198,9 +230,11 @@ def _version(dist: str) -> str:
 
 # --- orchestration and printout -------------------------------------------------------------------
 
+
 def _run(*args) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--one", *map(str, args)],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--one", *map(str, args)], capture_output=True, text=True
+    )
     if out.returncode:
         sys.stderr.write(out.stderr)
         raise SystemExit(f"measurement {args} failed")
@@ -210,13 +244,14 @@ def _run(*args) -> dict:
 def _fit(points: dict[int, float]) -> tuple[float, float]:
     """(a, b) of t = a * n**b fitted to the points in log-log space; b = 1 with a single point."""
     if len(points) == 1:
-        (n, t), = points.items()
+        ((n, t),) = points.items()
         return t / n, 1.0
     xs = [math.log(n) for n in points]
     ys = [math.log(t) for t in points.values()]
     mx, my = statistics.fmean(xs), statistics.fmean(ys)
     b = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum(
-        (x - mx) ** 2 for x in xs)
+        (x - mx) ** 2 for x in xs
+    )
     return math.exp(my - b * mx), b
 
 
@@ -228,7 +263,7 @@ def pytm_results(sizes, repeats: int, budget: float) -> dict[int, dict]:
         predicted = 0.0
         if measured:
             a, b = _fit({m: r["resolve"]["wall"] for m, r in measured.items()})
-            predicted = a * n ** b
+            predicted = a * n**b
         if predicted <= budget:
             measured[n] = out[n] = _run("pytm", n, repeats, budget)
             continue
@@ -236,13 +271,19 @@ def pytm_results(sizes, repeats: int, budget: float) -> dict[int, dict]:
             if m not in measured and m < n:
                 measured[m] = _run("pytm", m, repeats, budget)
         largest = measured[max(measured)]
-        fits = {k: _fit({m: r["resolve"][k] for m, r in sorted(measured.items())})
-                for k in ("wall", "cpu")}
-        out[n] = {"assets": n, "extrapolated": True, "threats": largest["threats"],
-                  "points": {m: r["resolve"]["wall"] for m, r in sorted(measured.items())},
-                  "exponent": fits["wall"][1],
-                  "tm_elements": round(n * largest["tm_elements"] / largest["assets"]),
-                  "resolve": {k: a * n ** b for k, (a, b) in fits.items()}}
+        fits = {
+            k: _fit({m: r["resolve"][k] for m, r in sorted(measured.items())})
+            for k in ("wall", "cpu")
+        }
+        out[n] = {
+            "assets": n,
+            "extrapolated": True,
+            "threats": largest["threats"],
+            "points": {m: r["resolve"]["wall"] for m, r in sorted(measured.items())},
+            "exponent": fits["wall"][1],
+            "tm_elements": round(n * largest["tm_elements"] / largest["assets"]),
+            "resolve": {k: a * n**b for k, (a, b) in fits.items()},
+        }
     return out
 
 
@@ -258,33 +299,43 @@ def main(sizes, repeats: int, pytm_repeats: int, budget: float) -> int:
     load_after = os.getloadavg()
     version = next(r["version"] for r in pytm.values() if "version" in r)
 
-    print(f"saikit vs pytm {version}: threat evaluation on synthetic systems "
-          f"({os.cpu_count()} CPUs, load average {load_before[0]:.1f} before and "
-          f"{load_after[0]:.1f} after)")
-    print("pytm elements: dataset, vector_store, log_store, prompt -> Datastore; model -> LLM; "
-          "agent -> Agent;\n  api, infrastructure -> Server; application -> Process; "
-          "tool -> Lambda; third_party_component -> ExternalEntity;\n  user_group -> Actor; "
-          "every flow -> Dataflow; boundaries: external (user groups, third parties), internal")
+    print(
+        f"saikit vs pytm {version}: threat evaluation on synthetic systems "
+        f"({os.cpu_count()} CPUs, load average {load_before[0]:.1f} before and "
+        f"{load_after[0]:.1f} after)"
+    )
+    print(
+        "pytm elements: dataset, vector_store, log_store, prompt -> Datastore; model -> LLM; "
+        "agent -> Agent;\n  api, infrastructure -> Server; application -> Process; "
+        "tool -> Lambda; third_party_component -> ExternalEntity;\n  user_group -> Actor; "
+        "every flow -> Dataflow; boundaries: external (user groups, third parties), internal"
+    )
     print("times are medians: wall-clock, then CPU of the process (both tools are single-threaded)")
     for n in sizes:
         s, p = saikit[n], pytm[n]
         title = f"\n{n:,} assets, {s['flows']:,} flows"
         print(f"{title:<50}wall{'':9}cpu")
-        print(f"  saikit: {s['threats']} threats ({s['applicable_threats']} for this AI type), "
-              f"{s['findings']:,} findings, median of {repeats} (library loaded once, "
-              f"{s['library_load']:.2f} s, not counted)")
+        print(
+            f"  saikit: {s['threats']} threats ({s['applicable_threats']} for this AI type), "
+            f"{s['findings']:,} findings, median of {repeats} (library loaded once, "
+            f"{s['library_load']:.2f} s, not counted)"
+        )
         for name, t in s["times"].items():
             print(_line(name, t, "  <- compared" if name == "full evaluation" else ""))
         if p.get("extrapolated"):
             points = ", ".join(f"{m:,}: {t:.2f} s" for m, t in p["points"].items())
-            print(f"  pytm: {p['threats']} threats; resolve() would take over the "
-                  f"{budget:.0f} s budget, so it is EXTRAPOLATED")
+            print(
+                f"  pytm: {p['threats']} threats; resolve() would take over the "
+                f"{budget:.0f} s budget, so it is EXTRAPOLATED"
+            )
             print(f"    from the measured points ({points}; growth ~ n^{p['exponent']:.2f})")
             print(_line("resolve() (extrapolated)", p["resolve"], "  <- compared"))
         else:
-            print(f"  pytm: {p['threats']} threats, {p['tm_elements']:,} TM elements (assets + "
-                  f"flows + 2 boundaries), {p['findings']:,} findings, median of "
-                  f"{p['resolve']['repeats']}")
+            print(
+                f"  pytm: {p['threats']} threats, {p['tm_elements']:,} TM elements (assets + "
+                f"flows + 2 boundaries), {p['findings']:,} findings, median of "
+                f"{p['resolve']['repeats']}"
+            )
             print(f"    {'build elements':<40}{p['build']:9.3f} s")
             print(f"    {'check()':<40}{p['check']:9.3f} s")
             print(_line("resolve()", p["resolve"], "  <- compared"))
@@ -294,53 +345,74 @@ def main(sizes, repeats: int, pytm_repeats: int, budget: float) -> int:
     for n in sizes:
         s, p = saikit[n], pytm[n]
         full = s["times"]["full evaluation"]
-        rows = [("saikit  assets x threats", n * s["threats"], full),
-                ("pytm    assets x threats", n * p["threats"], p["resolve"]),
-                ("pytm    TM elements x threats", p["tm_elements"] * p["threats"], p["resolve"])]
+        rows = [
+            ("saikit  assets x threats", n * s["threats"], full),
+            ("pytm    assets x threats", n * p["threats"], p["resolve"]),
+            ("pytm    TM elements x threats", p["tm_elements"] * p["threats"], p["resolve"]),
+        ]
         base = {k: full[k] / rows[0][1] for k in ("wall", "cpu")}
         for i, (name, pairs, t) in enumerate(rows):
             per = {k: t[k] / pairs for k in ("wall", "cpu")}
-            ratio = "" if i == 0 else (f"   x{per['wall'] / base['wall']:5.1f}  "
-                                       f"x{per['cpu'] / base['cpu']:5.1f}")
-            print(f"  {n:>6,}  {name:<30}{pairs:>11,}  {per['wall'] * 1e6:7.2f} us "
-                  f"{per['cpu'] * 1e6:7.2f} us{ratio}")
+            ratio = (
+                ""
+                if i == 0
+                else (f"   x{per['wall'] / base['wall']:5.1f}  x{per['cpu'] / base['cpu']:5.1f}")
+            )
+            print(
+                f"  {n:>6,}  {name:<30}{pairs:>11,}  {per['wall'] * 1e6:7.2f} us "
+                f"{per['cpu'] * 1e6:7.2f} us{ratio}"
+            )
         extra = "  (pytm extrapolated)" if p.get("extrapolated") else ""
-        print(f"  {n:>6,}  whole run, pytm resolve() / saikit full evaluation: "
-              f"x{p['resolve']['wall'] / full['wall']:.1f} wall, "
-              f"x{p['resolve']['cpu'] / full['cpu']:.1f} cpu{extra}")
-    print("  (pytm's TM elements include the dataflows, which its resolve() also checks every "
-          "threat against)")
+        print(
+            f"  {n:>6,}  whole run, pytm resolve() / saikit full evaluation: "
+            f"x{p['resolve']['wall'] / full['wall']:.1f} wall, "
+            f"x{p['resolve']['cpu'] / full['cpu']:.1f} cpu{extra}"
+        )
+    print(
+        "  (pytm's TM elements include the dataflows, which its resolve() also checks every "
+        "threat against)"
+    )
 
-    print(f"\nparse: the {parse['assets']:,}-asset system file ({parse['bytes'] / 2**20:.1f} MiB; "
-          f"libyaml {'present' if parse['libyaml'] else 'MISSING: pure-Python floor'}), "
-          f"median of {repeats}")
+    print(
+        f"\nparse: the {parse['assets']:,}-asset system file ({parse['bytes'] / 2**20:.1f} MiB; "
+        f"libyaml {'present' if parse['libyaml'] else 'MISSING: pure-Python floor'}), "
+        f"median of {repeats}"
+    )
     floor = next(iter(parse["times"].values()))
     for name, t in parse["times"].items():
         print(_line(name, t, f"  x{t['wall'] / floor['wall']:.2f} floor"))
     if PARSE_SIZE in saikit:
         full = saikit[PARSE_SIZE]["times"]["full evaluation"]
         ours = parse["times"]["kit.yamlio.parse"]
-        print(f"  engine time / parse time at {PARSE_SIZE:,} assets (saikit full evaluation / "
-              f"floor): {full['wall'] / floor['wall']:.2f} wall, "
-              f"{full['cpu'] / floor['cpu']:.2f} cpu"
-              f"\n  (full evaluation / kit.yamlio.parse: {full['wall'] / ours['wall']:.2f} wall, "
-              f"{full['cpu'] / ours['cpu']:.2f} cpu)")
+        print(
+            f"  engine time / parse time at {PARSE_SIZE:,} assets (saikit full evaluation / "
+            f"floor): {full['wall'] / floor['wall']:.2f} wall, "
+            f"{full['cpu'] / floor['cpu']:.2f} cpu"
+            f"\n  (full evaluation / kit.yamlio.parse: {full['wall'] / ours['wall']:.2f} wall, "
+            f"{full['cpu'] / ours['cpu']:.2f} cpu)"
+        )
 
     print("\ntargets from the issue (reported, not asserted)")
     for n in sizes:
         s, p = saikit[n], pytm[n]
         full = s["times"]["full evaluation"]
-        ratio = {k: (p["resolve"][k] / (n * p["threats"])) / (full[k] / (n * s["threats"]))
-                 for k in ("wall", "cpu")}
+        ratio = {
+            k: (p["resolve"][k] / (n * p["threats"])) / (full[k] / (n * s["threats"]))
+            for k in ("wall", "cpu")
+        }
         verdict = "met" if min(ratio.values()) >= TARGET_RATIO else "NOT MET"
-        print(f"  {n:,} assets: per-pair speed-up x{ratio['wall']:.1f} wall, x{ratio['cpu']:.1f} "
-              f"cpu (target >= x{TARGET_RATIO:.0f}): {verdict}"
-              f"{'  (pytm extrapolated)' if p.get('extrapolated') else ''}")
+        print(
+            f"  {n:,} assets: per-pair speed-up x{ratio['wall']:.1f} wall, x{ratio['cpu']:.1f} "
+            f"cpu (target >= x{TARGET_RATIO:.0f}): {verdict}"
+            f"{'  (pytm extrapolated)' if p.get('extrapolated') else ''}"
+        )
     if 10_000 in saikit:
         t = saikit[10_000]["times"]["full evaluation"]
         verdict = "met" if t["wall"] < TARGET_SECONDS_10K else "NOT MET"
-        print(f"  10,000 assets: saikit full evaluation {t['wall']:.3f} s wall, {t['cpu']:.3f} s "
-              f"cpu (target < {TARGET_SECONDS_10K:.0f} s on 2 cores): {verdict}")
+        print(
+            f"  10,000 assets: saikit full evaluation {t['wall']:.3f} s wall, {t['cpu']:.3f} s "
+            f"cpu (target < {TARGET_SECONDS_10K:.0f} s on 2 cores): {verdict}"
+        )
     return 0
 
 
@@ -358,10 +430,17 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("sizes", nargs="*", type=int, default=list(SIZES))
     ap.add_argument("--repeats", type=int, default=5, help="saikit and parse repeats (median)")
-    ap.add_argument("--pytm-repeats", type=int, default=3,
-                    help="pytm resolve() repeats (median); stops early past the budget")
-    ap.add_argument("--pytm-budget", type=float, default=300.0,
-                    help="seconds: sizes whose resolve() is predicted to take longer are "
-                         "extrapolated")
+    ap.add_argument(
+        "--pytm-repeats",
+        type=int,
+        default=3,
+        help="pytm resolve() repeats (median); stops early past the budget",
+    )
+    ap.add_argument(
+        "--pytm-budget",
+        type=float,
+        default=300.0,
+        help="seconds: sizes whose resolve() is predicted to take longer are extrapolated",
+    )
     args = ap.parse_args()
     sys.exit(main(sorted(args.sizes), args.repeats, args.pytm_repeats, args.pytm_budget))

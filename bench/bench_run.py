@@ -34,13 +34,25 @@ def main() -> None:
     saikit, papermill = str(bin_dir / "saikit"), str(bin_dir / "papermill")
     with tempfile.TemporaryDirectory() as tmp:
         store = str(Path(tmp) / "store")
-        cold = [timed([saikit, "run", system, "--out", store, "--force", "--jobs", "2"], tmp)
-                for _ in range(2)]
+        cold = [
+            timed([saikit, "run", system, "--out", store, "--force", "--jobs", "2"], tmp)
+            for _ in range(2)
+        ]
         noop = [timed([saikit, "run", system, "--out", store], tmp) for _ in range(5)]
         alone = {}
         for name, path in workbook_notebooks().items():
-            alone[name] = timed([papermill, str(path), str(Path(tmp) / f"{name}.ipynb"),
-                                 "-p", "system_path", system, "--no-progress-bar"], tmp)
+            alone[name] = timed(
+                [
+                    papermill,
+                    str(path),
+                    str(Path(tmp) / f"{name}.ipynb"),
+                    "-p",
+                    "system_path",
+                    system,
+                    "--no-progress-bar",
+                ],
+                tmp,
+            )
     total_alone = sum(alone.values())
     cold_median = statistics.median(cold)
     noop_median = statistics.median(noop)
@@ -49,8 +61,12 @@ def main() -> None:
         print(f"  papermill alone  {name:<26} {seconds:6.2f} s")
     print(f"  sum of papermill runs, one at a time  {total_alone:6.2f} s")
     print(f"  cold saikit run (median of {len(cold)})       {cold_median:6.2f} s")
-    print(f"  ratio cold / sum alone                {cold_median / total_alone:6.2f}  (target < 0.65)")
-    print(f"  no-op rerun (median of {len(noop)})           {noop_median:6.3f} s  (target < 0.5 s, 0 kernels)")
+    print(
+        f"  ratio cold / sum alone                {cold_median / total_alone:6.2f}  (target < 0.65)"
+    )
+    print(
+        f"  no-op rerun (median of {len(noop)})           {noop_median:6.3f} s  (target < 0.5 s, 0 kernels)"
+    )
     print(f"  ratio no-op / plain papermill rerun   {noop_median / total_alone:6.3f}")
 
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from . import graph as graphs
+from .inputs import load_checked
 from .model import SystemModel
 from .risk import Assessment, assess, register
 from .threats.engine import evaluate
-from .inputs import load_checked
 from .threats.library import Library
 
 

@@ -6,9 +6,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .plots import Picture
-
 from .compliance import MET, NOT_APPLICABLE, PARTIAL, ROLES
+from .plots import Picture
 
 LABEL_WIDTH = 34
 

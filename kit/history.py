@@ -29,14 +29,24 @@ def diff_runs(a: Path, b: Path) -> RunDiff:
     """Compare run `a` (older) with run `b` (newer)."""
     fa, fb = _load(a, "findings.json"), _load(b, "findings.json")
     out = RunDiff(a.name, b.name, _load(b, "manifest.json").get("changes", []))
-    out.raised = [(k, fb[k]) for k in sorted(fb.keys() - fa.keys(), key=lambda k: -fb[k]["residual_score"])]
-    out.resolved = [(k, fa[k]) for k in sorted(fa.keys() - fb.keys(), key=lambda k: -fa[k]["residual_score"])]
+    out.raised = [
+        (k, fb[k]) for k in sorted(fb.keys() - fa.keys(), key=lambda k: -fb[k]["residual_score"])
+    ]
+    out.resolved = [
+        (k, fa[k]) for k in sorted(fa.keys() - fb.keys(), key=lambda k: -fa[k]["residual_score"])
+    ]
     for k in sorted(fa.keys() & fb.keys()):
-        if (fa[k]["residual_score"], fa[k]["treatment"]) != (fb[k]["residual_score"], fb[k]["treatment"]):
+        if (fa[k]["residual_score"], fa[k]["treatment"]) != (
+            fb[k]["residual_score"],
+            fb[k]["treatment"],
+        ):
             out.rescored.append((k, fa[k], fb[k]))
     pa, pb = _load(a, "provisions.json"), _load(b, "provisions.json")
-    out.provisions = [(k, pa.get(k, "—"), pb.get(k, "—")) for k in sorted(pa.keys() | pb.keys())
-                      if pa.get(k) != pb.get(k)]
+    out.provisions = [
+        (k, pa.get(k, "—"), pb.get(k, "—"))
+        for k in sorted(pa.keys() | pb.keys())
+        if pa.get(k) != pb.get(k)
+    ]
     return out
 
 
@@ -47,12 +57,17 @@ def render_diff(d: RunDiff) -> str:
         lines.append("configuration changes:")
         lines += [f"  {c}" for c in d.changes]
     lines.append(f"findings raised: {len(d.raised)}")
-    lines += [f"  + {k}  {v['residual_band']} ({v['residual_score']})  {v['treatment']}" for k, v in d.raised]
+    lines += [
+        f"  + {k}  {v['residual_band']} ({v['residual_score']})  {v['treatment']}"
+        for k, v in d.raised
+    ]
     lines.append(f"findings resolved: {len(d.resolved)}")
     lines += [f"  - {k}  was {v['residual_band']} ({v['residual_score']})" for k, v in d.resolved]
     lines.append(f"findings re-scored: {len(d.rescored)}")
-    lines += [f"  ~ {k}  {x['residual_score']} → {y['residual_score']}  ({x['treatment']} → {y['treatment']})"
-              for k, x, y in d.rescored]
+    lines += [
+        f"  ~ {k}  {x['residual_score']} → {y['residual_score']}  ({x['treatment']} → {y['treatment']})"
+        for k, x, y in d.rescored
+    ]
     lines.append(f"provisions whose status moved: {len(d.provisions)}")
     lines += [f"  {k}: {x} → {y}" for k, x, y in d.provisions]
     return "\n".join(lines)

@@ -26,7 +26,11 @@ def default_system() -> Path:
 def starters() -> dict[str, Path]:
     """Starter system files for `saikit init`, by template name."""
     base = files("kit.templates").joinpath("systems")
-    return {p.name.removesuffix(".yaml"): Path(str(p)) for p in base.iterdir() if p.name.endswith(".yaml")}
+    return {
+        p.name.removesuffix(".yaml"): Path(str(p))
+        for p in base.iterdir()
+        if p.name.endswith(".yaml")
+    }
 
 
 def notebooks() -> dict[str, Path]:

@@ -113,7 +113,15 @@ def assess(
         decision = decisions.get(m.id)
         findings.append(
             Finding(
-                m, lk, im, rl, ri, tuple(implemented), tuple(planned), tuple(missing), decision,
+                m,
+                lk,
+                im,
+                rl,
+                ri,
+                tuple(implemented),
+                tuple(planned),
+                tuple(missing),
+                decision,
                 _treatment(SEVERITY[band(rl * ri)], appetite, decision, today),
             )
         )

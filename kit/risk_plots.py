@@ -26,13 +26,24 @@ def heatmaps(assessment: Assessment, title: str = ""):
         for i in range(5):
             for j in range(5):
                 if counts[i][j]:
-                    ax.text(j, i, str(counts[i][j]), ha="center", va="center", fontsize=12,
-                            fontweight="bold", color="#1a1a1a")
+                    ax.text(
+                        j,
+                        i,
+                        str(counts[i][j]),
+                        ha="center",
+                        va="center",
+                        fontsize=12,
+                        fontweight="bold",
+                        color="#1a1a1a",
+                    )
         ax.set_xticks(range(5), [str(n) for n in range(1, 6)])
         ax.set_yticks(range(5), [str(n) for n in range(1, 6)])
         ax.set_xlabel("impact")
         ax.set_ylabel("likelihood")
-        ax.set_title(("Residual" if residual else "Inherent") + f" risk ({len(assessment.findings)} findings)")
+        ax.set_title(
+            ("Residual" if residual else "Inherent")
+            + f" risk ({len(assessment.findings)} findings)"
+        )
     if title:
         fig.suptitle(title)
     return fig

@@ -40,8 +40,9 @@ class Workbook:
         return assess(self.analysis, self.facts)
 
 
-def open_system(system_path: str = "", config_sha256_expected: str = "", library_dirs=(),
-                run_store: str = "") -> Workbook:
+def open_system(
+    system_path: str = "", config_sha256_expected: str = "", library_dirs=(), run_store: str = ""
+) -> Workbook:
     """Load and assess the system a notebook was given (the bundled example when empty).
 
     Raises RuntimeError when the file no longer matches the hash the run started with.
@@ -70,14 +71,18 @@ def title_block(wb: Workbook, section: str):
 
     m = wb.model.system
     rows = [
-        ("System", m.name), ("Section", section), ("Configuration SHA-256", wb.config_sha256),
+        ("System", m.name),
+        ("Section", section),
+        ("Configuration SHA-256", wb.config_sha256),
         ("Assessed", dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")),
         ("Standard", load_catalogue().edition.document + " " + load_catalogue().edition.version),
-        ("Roles held", ", ".join(m.roles)), ("Risk appetite", m.risk_appetite),
+        ("Roles held", ", ".join(m.roles)),
+        ("Risk appetite", m.risk_appetite),
     ]
     cells = "".join(
         f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(k)}</th>"
-        f"<td style='text-align:left'>{html.escape(str(v))}</td></tr>" for k, v in rows
+        f"<td style='text-align:left'>{html.escape(str(v))}</td></tr>"
+        for k, v in rows
     )
     return HTML(f"<table class='saikit-title'>{cells}</table>")
 
@@ -90,9 +95,13 @@ def business_case(wb: Workbook) -> pd.DataFrame:
     s = wb.model.system
     return pd.DataFrame(
         [
-            ("purpose", s.purpose), ("business requirement", s.business_requirement or "— not recorded —"),
-            ("AI type", s.ai_type), ("roles held", ", ".join(s.roles)), ("owner", s.owner or "—"),
-            ("risk appetite", s.risk_appetite), ("review interval (days)", s.review_interval_days),
+            ("purpose", s.purpose),
+            ("business requirement", s.business_requirement or "— not recorded —"),
+            ("AI type", s.ai_type),
+            ("roles held", ", ".join(s.roles)),
+            ("owner", s.owner or "—"),
+            ("risk appetite", s.risk_appetite),
+            ("review interval (days)", s.review_interval_days),
             ("human oversight", s.human_oversight or "— not recorded —"),
             ("prohibited uses", "; ".join(s.prohibited_uses) or "— none listed —"),
         ],
@@ -105,12 +114,20 @@ def data_needs(wb: Workbook) -> pd.DataFrame:
     rows = []
     for a in wb.model.assets:
         if a.type in ("dataset", "vector_store", "log_store"):
-            rows.append({
-                "asset": a.id, "type": a.type, "sensitivity": a.sensitivity, "source": a.source,
-                "environment": a.environment, "custodian": a.custodian or "",
-                "provenance": a.provenance.url if a.provenance else "",
-                "retrieved": a.provenance.retrieved.isoformat() if a.provenance and a.provenance.retrieved else "",
-            })
+            rows.append(
+                {
+                    "asset": a.id,
+                    "type": a.type,
+                    "sensitivity": a.sensitivity,
+                    "source": a.source,
+                    "environment": a.environment,
+                    "custodian": a.custodian or "",
+                    "provenance": a.provenance.url if a.provenance else "",
+                    "retrieved": a.provenance.retrieved.isoformat()
+                    if a.provenance and a.provenance.retrieved
+                    else "",
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -120,11 +137,17 @@ def external_components(wb: Workbook) -> pd.DataFrame:
     for a in wb.model.assets:
         if a.source != "internal" or a.type == "third_party_component":
             dd = a.due_diligence
-            rows.append({
-                "asset": a.id, "type": a.type, "source": a.source, "provider": a.provider or "",
-                "version": a.version or "", "due diligence": dd.date.isoformat() if dd else "none recorded",
-                "evidence": dd.evidence if dd else "",
-            })
+            rows.append(
+                {
+                    "asset": a.id,
+                    "type": a.type,
+                    "source": a.source,
+                    "provider": a.provider or "",
+                    "version": a.version or "",
+                    "due diligence": dd.date.isoformat() if dd else "none recorded",
+                    "evidence": dd.evidence if dd else "",
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -138,13 +161,20 @@ def permissions(wb: Workbook) -> pd.DataFrame:
         used.setdefault(f.source, set()).update(f.permissions)
         used.setdefault(f.target, set()).update(f.permissions)
     rows = [
-        {"asset": a.id, "type": a.type, "granted": ", ".join(a.permissions),
-         "used by flows": ", ".join(sorted(used.get(a.id, set()) & set(a.permissions))),
-         "excess": "; ".join(excess.get(a.id, [])) or "none",
-         "human approval": "yes" if a.human_approval else "no"}
-        for a in wb.model.assets if a.permissions
+        {
+            "asset": a.id,
+            "type": a.type,
+            "granted": ", ".join(a.permissions),
+            "used by flows": ", ".join(sorted(used.get(a.id, set()) & set(a.permissions))),
+            "excess": "; ".join(excess.get(a.id, [])) or "none",
+            "human approval": "yes" if a.human_approval else "no",
+        }
+        for a in wb.model.assets
+        if a.permissions
     ]
-    return pd.DataFrame(rows, columns=["asset", "type", "granted", "used by flows", "excess", "human approval"])
+    return pd.DataFrame(
+        rows, columns=["asset", "type", "granted", "used by flows", "excess", "human approval"]
+    )
 
 
 def provisions_for(wb: Workbook, principles: list[int]) -> pd.DataFrame:
@@ -159,10 +189,19 @@ def provisions_for(wb: Workbook, principles: list[int]) -> pd.DataFrame:
 def inventory(wb: Workbook) -> pd.DataFrame:
     """Every asset with the attributes that track, authenticate and version it (5.2.1)."""
     rows = [
-        {"asset": a.id, "type": a.type, "name": a.name or "", "owner": a.owner or "",
-         "version": a.version or "", "sha256": (a.sha256[:12] + "…") if a.sha256 else "",
-         "source": a.source, "provider": a.provider or "", "environment": a.environment,
-         "exposure": a.exposure, "status": a.status}
+        {
+            "asset": a.id,
+            "type": a.type,
+            "name": a.name or "",
+            "owner": a.owner or "",
+            "version": a.version or "",
+            "sha256": (a.sha256[:12] + "…") if a.sha256 else "",
+            "source": a.source,
+            "provider": a.provider or "",
+            "environment": a.environment,
+            "exposure": a.exposure,
+            "status": a.status,
+        }
         for a in wb.model.assets
     ]
     return pd.DataFrame(rows)
@@ -186,14 +225,27 @@ def graph_findings(wb: Workbook) -> pd.DataFrame:
         if isinstance(result, dict):
             for asset, reasons in result.items():
                 for reason in reasons if isinstance(reasons, list) else [reasons]:
-                    rows.append({"analysis": name.replace("_", " "), "asset": asset, "reason": reason})
+                    rows.append(
+                        {"analysis": name.replace("_", " "), "asset": asset, "reason": reason}
+                    )
         else:
             for item in result:
-                protection = [w for w, on in (("authenticated", item["authenticated"]),
-                                              ("encrypted", item["encrypted"])) if on]
-                rows.append({"analysis": name.replace("_", " "), "asset": item["flow"],
-                             "reason": f"{item['kind']} flow crosses a trust boundary; "
-                                       + (", ".join(protection) or "neither authenticated nor encrypted")})
+                protection = [
+                    w
+                    for w, on in (
+                        ("authenticated", item["authenticated"]),
+                        ("encrypted", item["encrypted"]),
+                    )
+                    if on
+                ]
+                rows.append(
+                    {
+                        "analysis": name.replace("_", " "),
+                        "asset": item["flow"],
+                        "reason": f"{item['kind']} flow crosses a trust boundary; "
+                        + (", ".join(protection) or "neither authenticated nor encrypted"),
+                    }
+                )
     return pd.DataFrame(rows, columns=["analysis", "asset", "reason"])
 
 
@@ -201,9 +253,17 @@ def blast_radii(wb: Workbook, limit: int = 10) -> pd.DataFrame:
     """The assets whose compromise reaches furthest, and what they reach."""
     from .graph import blast_radius, blast_radius_sizes
 
-    sizes = sorted(blast_radius_sizes(wb.analysis.graph).items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
-    rows = [{"asset": a, "reaches": n,
-             "assets reached": ", ".join(sorted(blast_radius(wb.analysis.graph, a)))} for a, n in sizes]
+    sizes = sorted(blast_radius_sizes(wb.analysis.graph).items(), key=lambda kv: (-kv[1], kv[0]))[
+        :limit
+    ]
+    rows = [
+        {
+            "asset": a,
+            "reaches": n,
+            "assets reached": ", ".join(sorted(blast_radius(wb.analysis.graph, a))),
+        }
+        for a, n in sizes
+    ]
     return pd.DataFrame(rows, columns=["asset", "reaches", "assets reached"])
 
 
@@ -223,7 +283,11 @@ def risk_summary(wb: Workbook) -> pd.DataFrame:
     reg = wb.analysis.register
     if reg.empty:
         return pd.DataFrame(columns=["residual_band", "treatment", "findings"])
-    out = reg.groupby(["residual_severity", "residual_band", "treatment"]).size().reset_index(name="findings")
+    out = (
+        reg.groupby(["residual_severity", "residual_band", "treatment"])
+        .size()
+        .reset_index(name="findings")
+    )
     return out.sort_values("residual_severity", ascending=False).drop(columns="residual_severity")
 
 
@@ -236,8 +300,16 @@ def risk_heatmaps(wb: Workbook):
 
 def findings(wb: Workbook, limit: int | None = None) -> pd.DataFrame:
     """The register's main columns, highest residual risk first."""
-    cols = ["finding_id", "threat", "residual_band", "residual_score", "inherent_score", "treatment",
-            "controls_implemented", "controls_missing"]
+    cols = [
+        "finding_id",
+        "threat",
+        "residual_band",
+        "residual_score",
+        "inherent_score",
+        "treatment",
+        "controls_implemented",
+        "controls_missing",
+    ]
     reg = wb.analysis.register[cols]
     return reg.head(limit) if limit else reg
 
@@ -256,8 +328,10 @@ def open_actions(wb: Workbook) -> pd.DataFrame:
 
 def stale_decisions(wb: Workbook) -> pd.DataFrame:
     """Decisions that no longer match a raised finding (reported, never fatal)."""
-    rows = [{"finding": d.finding, "status": d.status, "owner": d.owner or ""}
-            for d in wb.analysis.assessment.stale_decisions]
+    rows = [
+        {"finding": d.finding, "status": d.status, "owner": d.owner or ""}
+        for d in wb.analysis.assessment.stale_decisions
+    ]
     return pd.DataFrame(rows, columns=["finding", "status", "owner"])
 
 
@@ -303,8 +377,12 @@ def logging_plan(wb: Workbook) -> pd.DataFrame:
         if f.kind == "logs_to":
             logs.setdefault(f.source, []).append(f.target)
     rows = [
-        {"asset": a.id, "type": a.type, "exposure": a.exposure,
-         "logs to": ", ".join(logs.get(a.id, [])) or "— none —"}
+        {
+            "asset": a.id,
+            "type": a.type,
+            "exposure": a.exposure,
+            "logs to": ", ".join(logs.get(a.id, [])) or "— none —",
+        }
         for a in wb.model.assets
         if a.type in ("model", "api", "application", "agent", "tool") and a.status == "active"
     ]
@@ -313,8 +391,11 @@ def logging_plan(wb: Workbook) -> pd.DataFrame:
 
 def retired_assets(wb: Workbook) -> pd.DataFrame:
     """Retired assets and how their data and models were disposed of (5.5.1)."""
-    rows = [{"asset": a.id, "type": a.type, "disposal": a.disposal or "— no disposal record —"}
-            for a in wb.model.assets if a.status == "retired"]
+    rows = [
+        {"asset": a.id, "type": a.type, "disposal": a.disposal or "— no disposal record —"}
+        for a in wb.model.assets
+        if a.status == "retired"
+    ]
     return pd.DataFrame(rows, columns=["asset", "type", "disposal"])
 
 
@@ -325,10 +406,16 @@ def attestations(wb: Workbook, today: dt.date | None = None) -> pd.DataFrame:
     rows = []
     for a in sorted(wb.model.attestations, key=lambda a: a.provision):
         age = (today - a.date).days
-        rows.append({
-            "provision": a.provision, "status": a.status, "role": a.role or "all",
-            "owner": a.owner or "", "date": a.date.isoformat(), "age (days)": age,
-            "current": "yes" if age <= limit else f"no: older than {limit} days",
-            "evidence": a.evidence or "— none —",
-        })
+        rows.append(
+            {
+                "provision": a.provision,
+                "status": a.status,
+                "role": a.role or "all",
+                "owner": a.owner or "",
+                "date": a.date.isoformat(),
+                "age (days)": age,
+                "current": "yes" if age <= limit else f"no: older than {limit} days",
+                "evidence": a.evidence or "— none —",
+            }
+        )
     return pd.DataFrame(rows)

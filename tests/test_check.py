@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import MINIMAL
+
 from kit.model import json_schema
 from kit.resources import examples, schema_file, starters
 
@@ -46,11 +46,20 @@ def _bad(text_or_bytes, expect_line, expect_path, fragment, write, cli, name="sy
 
 
 def test_yaml_syntax_error_names_the_line(write, cli):
-    _bad(MINIMAL.replace("purpose: A small", "purpose: [A small"), 5, "", "YAML syntax error", write, cli)
+    _bad(
+        MINIMAL.replace("purpose: A small", "purpose: [A small"),
+        5,
+        "",
+        "YAML syntax error",
+        write,
+        cli,
+    )
 
 
 def test_duplicate_key_names_both_lines(write, cli):
-    text = MINIMAL.replace("  ai_type: predictive\n", "  ai_type: predictive\n  ai_type: generative\n")
+    text = MINIMAL.replace(
+        "  ai_type: predictive\n", "  ai_type: predictive\n  ai_type: generative\n"
+    )
     _bad(text, 6, "system.ai_type", "duplicate key 'ai_type' (first set on line 5)", write, cli)
 
 
@@ -89,21 +98,32 @@ def test_duplicate_asset_id(write, cli):
 
 def test_flow_to_unknown_asset_suggests(write, cli):
     text = MINIMAL.replace("{from: scorer, to: score-api", "{from: scorer, to: score-apj")
-    _bad(text, 19, "flows[1].to", "unknown asset 'score-apj' (did you mean 'score-api'?)", write, cli)
+    _bad(
+        text, 19, "flows[1].to", "unknown asset 'score-apj' (did you mean 'score-api'?)", write, cli
+    )
 
 
 def test_control_on_unknown_asset(write, cli):
-    text = MINIMAL + "controls:\n  - control: rate-limiting\n    assets: [scoreapi]\n    status: implemented\n"
+    text = (
+        MINIMAL
+        + "controls:\n  - control: rate-limiting\n    assets: [scoreapi]\n    status: implemented\n"
+    )
     _bad(text, 22, "controls[0].assets[0]", "unknown asset 'scoreapi'", write, cli)
 
 
 def test_unknown_control_suggests(write, cli):
-    text = MINIMAL + "controls:\n  - control: rate-limitng\n    assets: [score-api]\n    status: planned\n"
+    text = (
+        MINIMAL
+        + "controls:\n  - control: rate-limitng\n    assets: [score-api]\n    status: planned\n"
+    )
     _bad(text, 21, "controls[0].control", "did you mean 'rate-limiting'", write, cli)
 
 
 def test_flow_kind_that_makes_no_sense(write, cli):
-    text = MINIMAL.replace("{from: train-data, to: scorer, kind: trains}", "{from: train-data, to: scorer, kind: invokes}")
+    text = MINIMAL.replace(
+        "{from: train-data, to: scorer, kind: trains}",
+        "{from: train-data, to: scorer, kind: invokes}",
+    )
     _bad(text, 18, "flows[0].kind", "a dataset cannot 'invokes' a model", write, cli)
 
 
@@ -119,14 +139,21 @@ def test_deep_nesting_is_refused(write, cli):
 
 def test_alias_bomb_is_refused_fast(write, cli):
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
-    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i-1}"] * 10) + "]" for i in range(1, 10)]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 10)]
     text = MINIMAL + "\n".join(lines) + "\n"
     _bad(text, None, "", "alias expansion", write, cli)
 
 
 def test_unknown_attestation_provision_suggests_nearest(write, cli):
     text = MINIMAL + "attestations:\n  - {provision: 5.1.3-1.9, status: met, date: 2026-01-01}\n"
-    _bad(text, 21, "attestations[0].provision", "unknown provision '5.1.3-1.9' (did you mean", write, cli)
+    _bad(
+        text,
+        21,
+        "attestations[0].provision",
+        "unknown provision '5.1.3-1.9' (did you mean",
+        write,
+        cli,
+    )
 
 
 def test_python_tags_are_refused(write, cli):
@@ -136,8 +163,13 @@ def test_python_tags_are_refused(write, cli):
 
 
 def test_decision_file_errors_name_the_decisions_file(write, cli):
-    write("decisions:\n  - finding: membership-inference@scorer\n    status: acepted\n", "decisions.yaml")
-    text = MINIMAL.replace("  ai_type: predictive\n", "  ai_type: predictive\n  decisions_file: decisions.yaml\n")
+    write(
+        "decisions:\n  - finding: membership-inference@scorer\n    status: acepted\n",
+        "decisions.yaml",
+    )
+    text = MINIMAL.replace(
+        "  ai_type: predictive\n", "  ai_type: predictive\n  decisions_file: decisions.yaml\n"
+    )
     path = write(text)
     status, _, err = cli("check", path)
     assert status == 2
@@ -147,10 +179,14 @@ def test_decision_file_errors_name_the_decisions_file(write, cli):
 
 def test_errors_through_the_real_command_have_no_traceback(write):
     path = write(MINIMAL.replace("kind: trains", "kind: train"))
-    proc = subprocess.run([sys.executable, "-m", "kit", "check", str(path)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "kit", "check", str(path)], capture_output=True, text=True
+    )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
-    assert f"{path}:18 flows[0].kind: 'train' is not allowed (did you mean 'trains'?)" in proc.stderr
+    assert (
+        f"{path}:18 flows[0].kind: 'train' is not allowed (did you mean 'trains'?)" in proc.stderr
+    )
 
 
 def test_shipped_schema_is_the_generated_one():

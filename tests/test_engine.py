@@ -13,8 +13,14 @@ from kit.model import SystemModel
 from kit.threats.library import load_library
 
 BASE = {
-    "system": {"id": "t", "name": "T", "purpose": "test", "ai_type": "predictive",
-               "roles": ["developer"], "risk_appetite": "low"},
+    "system": {
+        "id": "t",
+        "name": "T",
+        "purpose": "test",
+        "ai_type": "predictive",
+        "roles": ["developer"],
+        "risk_appetite": "low",
+    },
     "assets": [
         {"id": "raw", "type": "dataset", "sensitivity": "personal", "source": "public"},
         {"id": "clean", "type": "dataset", "sensitivity": "personal"},
@@ -24,8 +30,9 @@ BASE = {
         {"id": "cluster", "type": "infrastructure"},
     ],
     "flows": [
-        {"from": "raw", "to": "clean", "kind": "indexes"} if False else
-        {"from": "clean", "to": "m", "kind": "trains"},
+        {"from": "raw", "to": "clean", "kind": "indexes"}
+        if False
+        else {"from": "clean", "to": "m", "kind": "trains"},
         {"from": "raw", "to": "m", "kind": "fine_tunes"},
         {"from": "m", "to": "api", "kind": "serves"},
         {"from": "api", "to": "partners", "kind": "serves", "crosses_boundary": True},
@@ -70,7 +77,9 @@ def library(tmp_path, threats: dict[str, tuple[str, str]]):
     (lib / "threats").mkdir(parents=True, exist_ok=True)
     (lib / "controls.yaml").write_text(CONTROLS)
     for tid, (attaches, when) in threats.items():
-        (lib / "threats" / f"{tid}.yaml").write_text(THREAT.format(id=tid, attaches=attaches, when=when))
+        (lib / "threats" / f"{tid}.yaml").write_text(
+            THREAT.format(id=tid, attaches=attaches, when=when)
+        )
     return load_library([lib])
 
 
@@ -82,7 +91,10 @@ def run(tmp_path, when: str, attaches: str = "model", data=None, **kw):
 
 
 def test_attribute_equals_selects_matching_assets(tmp_path):
-    assert set(run(tmp_path, "when: {attribute: sensitivity, equals: personal}", "dataset")) == {"raw", "clean"}
+    assert set(run(tmp_path, "when: {attribute: sensitivity, equals: personal}", "dataset")) == {
+        "raw",
+        "clean",
+    }
 
 
 def test_attribute_in_and_contains(tmp_path):
@@ -107,8 +119,10 @@ def test_downstream_depth_limits_the_walk(tmp_path):
 
 
 def test_flow_filter_only_follows_matching_flows(tmp_path):
-    when = ("when: {downstream: {depth: 3, flow: {crosses_boundary: true}, "
-            "where: {attribute: type, equals: user_group}}}")
+    when = (
+        "when: {downstream: {depth: 3, flow: {crosses_boundary: true}, "
+        "where: {attribute: type, equals: user_group}}}"
+    )
     assert set(run(tmp_path, when, "api")) == {"api"}
     assert run(tmp_path, when) == {}  # m -> api does not cross a boundary
 
@@ -156,10 +170,13 @@ def test_control_on_an_asset_named_in_the_evidence_counts(tmp_path):
 
 
 def test_decisions_treatment_and_stale_and_overdue(tmp_path):
-    data = dict(BASE, decisions=[
-        {"finding": "tst@api", "status": "accepted", "owner": "cro", "review_by": "2026-01-01"},
-        {"finding": "tst@gone", "status": "accepted"},
-    ])
+    data = dict(
+        BASE,
+        decisions=[
+            {"finding": "tst@api", "status": "accepted", "owner": "cro", "review_by": "2026-01-01"},
+            {"finding": "tst@gone", "status": "accepted"},
+        ],
+    )
     lib = library(tmp_path, {"tst": ("api", "when: {attribute: type, equals: api}")})
 
     def tst(result):
@@ -186,7 +203,10 @@ def test_register_is_sorted_by_residual_with_numeric_severity(tmp_path):
 
 def test_misspelt_attribute_fails_load_with_file_line_path_and_suggestion(tmp_path):
     with pytest.raises(InputError) as exc:
-        library(tmp_path, {"bad": ("model", "when:\n  all:\n    - {attribute: sensitivty, equals: personal}")})
+        library(
+            tmp_path,
+            {"bad": ("model", "when:\n  all:\n    - {attribute: sensitivty, equals: personal}")},
+        )
     msg = str(exc.value)
     assert "bad.yaml:11 when.all[0].attribute" in msg
     assert "did you mean 'sensitivity'" in msg
@@ -205,10 +225,24 @@ def test_flow_kind_typo_in_walk_is_refused(tmp_path):
 
 
 SHARED_TOOL = {
-    "system": {"id": "t", "name": "T", "purpose": "test", "ai_type": "predictive", "roles": ["developer"]},
-    "assets": [{"id": "a", "type": "agent"}, {"id": "b", "type": "agent"}, {"id": "t", "type": "tool"},
-               {"id": "mem", "type": "vector_store"}, {"id": "y", "type": "agent"}],
-    "flows": [{"from": "a", "to": "t", "kind": "invokes"}, {"from": "b", "to": "t", "kind": "invokes"}],
+    "system": {
+        "id": "t",
+        "name": "T",
+        "purpose": "test",
+        "ai_type": "predictive",
+        "roles": ["developer"],
+    },
+    "assets": [
+        {"id": "a", "type": "agent"},
+        {"id": "b", "type": "agent"},
+        {"id": "t", "type": "tool"},
+        {"id": "mem", "type": "vector_store"},
+        {"id": "y", "type": "agent"},
+    ],
+    "flows": [
+        {"from": "a", "to": "t", "kind": "invokes"},
+        {"from": "b", "to": "t", "kind": "invokes"},
+    ],
 }
 
 
@@ -218,11 +252,14 @@ def test_a_target_finds_another_target_through_a_shared_neighbour(tmp_path):
 
 
 def test_a_cycle_does_not_hide_a_target_further_on(tmp_path):
-    data = dict(SHARED_TOOL, flows=[
-        {"from": "a", "to": "mem", "kind": "writes"},
-        {"from": "mem", "to": "a", "kind": "retrieves"},
-        {"from": "mem", "to": "y", "kind": "retrieves"},
-    ])
+    data = dict(
+        SHARED_TOOL,
+        flows=[
+            {"from": "a", "to": "mem", "kind": "writes"},
+            {"from": "mem", "to": "a", "kind": "retrieves"},
+            {"from": "mem", "to": "y", "kind": "retrieves"},
+        ],
+    )
     when = "when: {downstream: {depth: 2, where: {attribute: type, equals: agent}}}"
     assert set(run(tmp_path, when, "agent, vector_store", data)) == {"a", "mem"}
 

@@ -32,7 +32,9 @@ def workspace(tmp_path_factory):
     text = examples()["credit-risk"].read_text()
     # a free-text value carrying code: it must come out as data
     assert "  owner: Head of Credit Decisioning" in text
-    text = text.replace("  owner: Head of Credit Decisioning", "  owner: " + json.dumps(CODE_TEXT), 1)
+    text = text.replace(
+        "  owner: Head of Credit Decisioning", "  owner: " + json.dumps(CODE_TEXT), 1
+    )
     system.write_text(text)
     store = base / "store"
     first = runner.run(system, out=store, progress=_quiet)
@@ -49,8 +51,12 @@ def test_first_run_executes_every_notebook_and_publishes(workspace):
     manifest = json.loads((run_dir / "manifest.json").read_text())
     for name in first.ran:
         nb = json.loads((run_dir / "notebooks" / f"{name}.ipynb").read_text())
-        assert nb["metadata"]["papermill"]["parameters"]["config_sha256"] == manifest["config_sha256"]
-        assert not any(o.get("output_type") == "error" for c in nb["cells"] for o in c.get("outputs", []))
+        assert (
+            nb["metadata"]["papermill"]["parameters"]["config_sha256"] == manifest["config_sha256"]
+        )
+        assert not any(
+            o.get("output_type") == "error" for c in nb["cells"] for o in c.get("outputs", [])
+        )
     for rel, digest in manifest["outputs"].items():
         import hashlib
 
@@ -74,7 +80,9 @@ def test_config_values_carrying_code_run_as_data(workspace):
 def test_config_keys_carrying_code_are_refused_before_anything_runs(tmp_path, capsys):
     system = tmp_path / "s.yaml"
     text = examples()["credit-risk"].read_text()
-    system.write_text(text.replace("  ai_type:", "  \"__import__('os').system('touch PWNED')\": 1\n  ai_type:", 1))
+    system.write_text(
+        text.replace("  ai_type:", "  \"__import__('os').system('touch PWNED')\": 1\n  ai_type:", 1)
+    )
     status = main(["run", str(system), "--out", str(tmp_path / "store")])
     assert status == 2
     assert "unknown field" in capsys.readouterr().err
@@ -122,12 +130,18 @@ def test_changing_the_threat_library_reruns_only_the_notebooks_that_use_it(works
     shipped = shipped_directory()
     source = (shipped / "threats" / "model-extraction.yaml").read_text()
     (lib / "model-extraction-house.yaml").write_text(
-        source.replace("id: model-extraction", "id: model-extraction-house", 1))
-    result = runner.run(workspace["system"], out=workspace["store"], progress=_quiet,
-                        library_dirs=[tmp_path / "lib"])
+        source.replace("id: model-extraction", "id: model-extraction-house", 1)
+    )
+    result = runner.run(
+        workspace["system"],
+        out=workspace["store"],
+        progress=_quiet,
+        library_dirs=[tmp_path / "lib"],
+    )
     assert result.status == "published"
-    uses_library = sorted(n for n, p in runner.workbook_notebooks().items()
-                          if "library" in runner.notebook_info(p)[1])
+    uses_library = sorted(
+        n for n, p in runner.workbook_notebooks().items() if "library" in runner.notebook_info(p)[1]
+    )
     assert result.ran == uses_library
     assert set(result.skipped) == set(runner.workbook_notebooks()) - set(uses_library)
     assert (result.run_dir / "notebooks" / "01-design.ipynb").exists()  # reused, copied in
@@ -140,14 +154,26 @@ def test_a_failing_notebook_fails_the_run_and_keeps_latest(workspace, tmp_path, 
     cell = nbformat.v4.new_code_cell('system_path = ""\nconfig_sha256 = ""\nlibrary_dirs = []')
     cell.metadata["tags"] = ["parameters"]
     nb.cells = [cell, nbformat.v4.new_code_cell("raise ValueError('house check failed')")]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     mine = tmp_path / "mine"
     mine.mkdir()
     nbformat.write(nb, mine / "99-house.ipynb")
     store = runner.Store(workspace["store"])
     latest_before = store.latest()
-    status = main(["run", str(workspace["system"]), "--out", str(workspace["store"]),
-                   "--notebooks", str(mine)])
+    status = main(
+        [
+            "run",
+            str(workspace["system"]),
+            "--out",
+            str(workspace["store"]),
+            "--notebooks",
+            str(mine),
+        ]
+    )
     err = capsys.readouterr().err
     assert status == 1
     assert "99-house" in err and "ValueError: house check failed" in err

@@ -51,7 +51,11 @@ class AttributeTest(_Node):
 
     @model_validator(mode="after")
     def _one_operator(self) -> AttributeTest:
-        ops = [k for k in ("equals", "in_", "exists", "contains", "beyond") if k in self.model_fields_set]
+        ops = [
+            k
+            for k in ("equals", "in_", "exists", "contains", "beyond")
+            if k in self.model_fields_set
+        ]
         if len(ops) != 1:
             raise ValueError(
                 "an attribute test needs exactly one of equals, in, exists, contains, beyond"
@@ -112,8 +116,15 @@ CONDITION_KEYS = ("attribute", "upstream", "downstream", "neighbour", "all", "an
 
 def _condition_kind(data: Any) -> str | None:
     if isinstance(data, BaseModel):
-        return {AttributeTest: "attribute", Upstream: "upstream", Downstream: "downstream",
-                Neighbour: "neighbour", All: "all", Any_: "any", Not: "not"}[type(data)]
+        return {
+            AttributeTest: "attribute",
+            Upstream: "upstream",
+            Downstream: "downstream",
+            Neighbour: "neighbour",
+            All: "all",
+            Any_: "any",
+            Not: "not",
+        }[type(data)]
     if isinstance(data, dict):
         found = [k for k in CONDITION_KEYS if k in data]
         return found[0] if len(found) == 1 else None
@@ -163,18 +174,30 @@ def check_names(cond: Condition, path: tuple = ()) -> list[tuple[tuple, str]]:
             return problems
         op = cond.operator
         if op in ("equals", "in") and cond.attribute in LIST_ATTRIBUTES:
-            problems.append((path + (op,), f"'{cond.attribute}' is a list: test it with 'contains' "
-                             f"(or 'exists' for empty or not), not '{op}'"))
+            problems.append(
+                (
+                    path + (op,),
+                    f"'{cond.attribute}' is a list: test it with 'contains' "
+                    f"(or 'exists' for empty or not), not '{op}'",
+                )
+            )
             return problems
         if op in ("contains", "beyond") and cond.attribute not in LIST_ATTRIBUTES:
-            problems.append((path + (op,), f"'{op}' needs a list attribute; '{cond.attribute}' is not one"))
+            problems.append(
+                (path + (op,), f"'{op}' needs a list attribute; '{cond.attribute}' is not one")
+            )
         if op == "beyond" and cond.beyond not in LIST_ATTRIBUTES:
             problems.append(
-                (path + ("beyond",), f"'{cond.beyond}' is not a list attribute{did_you_mean(str(cond.beyond), LIST_ATTRIBUTES)}")
+                (
+                    path + ("beyond",),
+                    f"'{cond.beyond}' is not a list attribute{did_you_mean(str(cond.beyond), LIST_ATTRIBUTES)}",
+                )
             )
         allowed = _allowed_values(cond.attribute)
         if allowed is not None:
-            values = {"equals": [cond.equals], "in": cond.in_, "contains": [cond.contains]}.get(op) or []
+            values = {"equals": [cond.equals], "in": cond.in_, "contains": [cond.contains]}.get(
+                op
+            ) or []
             for v in values:
                 if v not in allowed:
                     problems.append(

@@ -88,7 +88,9 @@ class Evaluator:
         col = self._columns.get(attribute)
         if col is None:
             # pydantic keeps field values in the instance __dict__; reading it skips getattr
-            col = self._columns[attribute] = {k: a.__dict__[attribute] for k, a in self.assets.items()}
+            col = self._columns[attribute] = {
+                k: a.__dict__[attribute] for k, a in self.assets.items()
+            }
         return col
 
     def passing_flows(self, wanted: dict) -> frozenset[int]:
@@ -164,8 +166,14 @@ class Evaluator:
         elif walk.where is None:
             found = reach_any(self.graph, direction=direction, kinds=walk.kinds, flows=flows)
         else:
-            found = reach(self.graph, targets, direction=direction, kinds=walk.kinds,
-                          depth=walk.depth, flows=flows)
+            found = reach(
+                self.graph,
+                targets,
+                direction=direction,
+                kinds=walk.kinds,
+                depth=walk.depth,
+                flows=flows,
+            )
         self._reaches[key] = found
         return found
 
@@ -236,6 +244,8 @@ def _evaluate_all(graph: AssetGraph, library: Library) -> list[Match]:
             if asset_id not in hits:
                 continue
             evidence = ev.explain(threat.when, asset_id) if threat.when is not None else ()
-            held = tuple(f for f, s in zip(threat.factors, factor_sets, strict=True) if asset_id in s)
+            held = tuple(
+                f for f, s in zip(threat.factors, factor_sets, strict=True) if asset_id in s
+            )
             matches.append(Match(threat, asset_id, evidence, held))
     return matches

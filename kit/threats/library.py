@@ -24,7 +24,9 @@ Score = Annotated[int, Field(ge=1, le=5)]
 Shift = Annotated[int, Field(ge=-4, le=4)]
 ProvisionId = Annotated[str, Field(pattern=r"^5\.\d\.\d-\d+(\.\d+)?$")]
 Phase = Literal["design", "development", "deployment", "maintenance", "end_of_life"]
-Category = Literal["integrity", "confidentiality", "privacy", "availability", "misuse", "supply_chain"]
+Category = Literal[
+    "integrity", "confidentiality", "privacy", "availability", "misuse", "supply_chain"
+]
 
 
 class _Strict(BaseModel):
@@ -147,6 +149,7 @@ def _load(extra: tuple[str, ...], signature: tuple) -> Library:
     lib = Library()
     problems: list[Problem] = []
     raw_threats: list[tuple[Threat, yamlio.Document]] = []
+    provisions = set(load_catalogue().ids)
     for directory in (str(shipped_directory()), *extra):
         base = Path(directory)
         if not base.is_dir():
@@ -154,10 +157,14 @@ def _load(extra: tuple[str, ...], signature: tuple) -> Library:
         lib.directories.append(directory)
         controls_file = base / "controls.yaml"
         if controls_file.exists():
-            problems += _read_controls(controls_file, lib)
-        threat_files = sorted((base / "threats").glob("*.yaml")) if (base / "threats").is_dir() else []
+            problems += _read_controls(controls_file, lib, provisions)
+        threat_files = (
+            sorted((base / "threats").glob("*.yaml")) if (base / "threats").is_dir() else []
+        )
         if not threat_files and not controls_file.exists():
-            problems.append(Problem(directory, None, "", "no threats/*.yaml and no controls.yaml here"))
+            problems.append(
+                Problem(directory, None, "", "no threats/*.yaml and no controls.yaml here")
+            )
         for path in threat_files:
             try:
                 doc = yamlio.load_file(path)
@@ -170,27 +177,25 @@ def _load(extra: tuple[str, ...], signature: tuple) -> Library:
             key = f"threat:{threat.id}"
             if key in lib.sources:
                 problems.append(
-                    Problem(str(path), doc.line(("id",)), "id",
-                            f"threat id '{threat.id}' is already defined in {lib.sources[key]}")
+                    Problem(
+                        str(path),
+                        doc.line(("id",)),
+                        "id",
+                        f"threat id '{threat.id}' is already defined in {lib.sources[key]}",
+                    )
                 )
                 continue
             lib.threats[threat.id] = threat
             lib.sources[key] = str(path)
             raw_threats.append((threat, doc))
-    provisions = set(load_catalogue().ids)
     for threat, doc in raw_threats:
         problems += _check_threat(threat, doc, lib, provisions)
-    for cid, control in lib.controls.items():
-        for i, pid in enumerate(control.provisions):
-            if pid not in provisions:
-                problems.append(Problem(lib.sources[f"control:{cid}"], None, f"controls[{cid}].provisions[{i}]",
-                                        f"unknown provision '{pid}'{did_you_mean(pid, provisions)}"))
     if problems:
         raise InputError(problems)
     return lib
 
 
-def _read_controls(path: Path, lib: Library) -> list[Problem]:
+def _read_controls(path: Path, lib: Library, provisions: set[str]) -> list[Problem]:
     problems: list[Problem] = []
     try:
         doc = yamlio.load_file(path)
@@ -202,11 +207,28 @@ def _read_controls(path: Path, lib: Library) -> list[Problem]:
     for i, control in enumerate(parsed.controls):
         key = f"control:{control.id}"
         if key in lib.sources:
-            problems.append(Problem(str(path), doc.line(("controls", i, "id")), f"controls[{i}].id",
-                                    f"control id '{control.id}' is already defined in {lib.sources[key]}"))
+            problems.append(
+                Problem(
+                    str(path),
+                    doc.line(("controls", i, "id")),
+                    f"controls[{i}].id",
+                    f"control id '{control.id}' is already defined in {lib.sources[key]}",
+                )
+            )
             continue
         lib.controls[control.id] = control
         lib.sources[key] = str(path)
+        for j, pid in enumerate(control.provisions):
+            if pid not in provisions:
+                where = ("controls", i, "provisions", j)
+                problems.append(
+                    Problem(
+                        str(path),
+                        doc.line(where),
+                        format_path(where),
+                        f"unknown provision '{pid}'{did_you_mean(pid, provisions)}",
+                    )
+                )
     return problems
 
 
@@ -221,11 +243,17 @@ def _check_threat(threat: Threat, doc: yamlio.Document, lib: Library, provisions
         out += [at(("factors", i, "when") + p, m) for p, m in check_names(factor.when)]
     for i, mit in enumerate(threat.controls):
         if mit.control not in lib.controls:
-            out.append(at(("controls", i, "control"),
-                          f"unknown control '{mit.control}'{did_you_mean(mit.control, lib.controls)}"))
+            out.append(
+                at(
+                    ("controls", i, "control"),
+                    f"unknown control '{mit.control}'{did_you_mean(mit.control, lib.controls)}",
+                )
+            )
     for i, pid in enumerate(threat.provisions):
         if pid not in provisions:
-            out.append(at(("provisions", i), f"unknown provision '{pid}'{did_you_mean(pid, provisions)}"))
+            out.append(
+                at(("provisions", i), f"unknown provision '{pid}'{did_you_mean(pid, provisions)}")
+            )
     return out
 
 
@@ -238,7 +266,9 @@ def _validate(cls: type[BaseModel], doc: yamlio.Document, problems: list[Problem
     except ValidationError as exc:
         for err in exc.errors(include_url=False):
             loc = strip_tags(err["loc"])
-            problems.append(Problem(doc.file, doc.line(loc), format_path(loc), _message(err, loc, doc)))
+            problems.append(
+                Problem(doc.file, doc.line(loc), format_path(loc), _message(err, loc, doc))
+            )
         return None
 
 
@@ -255,7 +285,9 @@ def strip_tags(loc: tuple) -> tuple:
             continue
         expect_tag = False
         out.append(part)
-        if part in ("when", "where", "not") or (isinstance(part, int) and len(out) > 1 and out[-2] in ("all", "any")):
+        if part in ("when", "where", "not") or (
+            isinstance(part, int) and len(out) > 1 and out[-2] in ("all", "any")
+        ):
             expect_tag = True
     return tuple(out)
 
@@ -282,9 +314,23 @@ def _kind(value) -> str:
 
 
 _KNOWN_FIELDS = sorted(
-    set(Threat.model_fields) | set(Control.model_fields) | set(Factor.model_fields)
-    | set(Mitigation.model_fields) | set(Reference.model_fields)
-    | {"attribute", "equals", "in", "exists", "contains", "beyond", "kinds", "depth", "flow", "where"}
+    set(Threat.model_fields)
+    | set(Control.model_fields)
+    | set(Factor.model_fields)
+    | set(Mitigation.model_fields)
+    | set(Reference.model_fields)
+    | {
+        "attribute",
+        "equals",
+        "in",
+        "exists",
+        "contains",
+        "beyond",
+        "kinds",
+        "depth",
+        "flow",
+        "where",
+    }
     | set(CONDITION_KEYS)
 )
 
