@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from kit.resources import examples
 from kit.lab import free_port
+from kit.resources import examples
 from kit.session import Session, residual_summary
 
 CHROMIUM = Path("/usr/bin/chromium")
