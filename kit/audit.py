@@ -3,7 +3,8 @@
 One JSON object per line. Each entry carries `seq`, the `prev` entry's hash and its own `hash`
 (SHA-256 of the entry's canonical JSON without `hash`), so an edited, removed, inserted or
 reordered entry breaks the chain at a place `verify` can name. Each line is written with one
-`write` call, so a killed process leaves either the whole entry or none of it.
+`write` call, so a killed process leaves either the whole entry or none of it; a write that fails
+part-way is cut back off.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from .errors import fail
 
 GENESIS = "0" * 64
 
@@ -31,41 +34,77 @@ def entry_hash(entry: dict) -> str:
 
 
 def read(path: str | os.PathLike) -> list[dict]:
-    """Every entry of an audit file, in order (no checking: see `verify`)."""
+    """Every entry of an audit file, in order (no checking: see `verify`).
+
+    Raises InputError naming the line when a line is not JSON (the trail was edited or damaged).
+    """
     p = Path(path)
     if not p.exists():
         return []
     out = []
-    for line in p.read_text(encoding="utf-8").splitlines():
+    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
         if line.strip():
-            out.append(json.loads(line))
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise fail(
+                    str(p),
+                    n,
+                    "",
+                    "not a JSON entry: the audit trail is damaged; "
+                    "`saikit audit verify` shows every break",
+                ) from None
     return out
 
 
 def append(path: str | os.PathLike, event: str, **fields: Any) -> dict:
-    """Append one entry for `event` with `fields`; return the entry written."""
+    """Append one entry for `event` with `fields`; return the entry written.
+
+    Appends are serialised with a lock on the file, so two processes writing to one trail (a run
+    and a workshop export) never take the same seq. A write that fails part-way (a full disk)
+    is cut back off, so the trail never ends in half an entry.
+    """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    entries = read(p)
-    last = entries[-1] if entries else None
-    entry = {
-        "seq": (last["seq"] + 1) if last else 1,
-        "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "user": _user(),
-        "event": event,
-        **fields,
-        "prev": last["hash"] if last else GENESIS,
-    }
-    entry["hash"] = entry_hash(entry)
-    line = canonical(entry) + b"\n"
     fd = os.open(p, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, line)
-        os.fsync(fd)
+        _lock(fd)
+        entries = read(p)
+        last = entries[-1] if entries else None
+        entry = {
+            "seq": (last["seq"] + 1) if last else 1,
+            "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "user": _user(),
+            "event": event,
+            **fields,
+            "prev": last["hash"] if last else GENESIS,
+        }
+        entry["hash"] = entry_hash(entry)
+        _write_whole(fd, canonical(entry) + b"\n", p)
+        _write_head(p, entry)
     finally:
-        os.close(fd)
-    _write_head(p, entry)
+        os.close(fd)  # releases the lock
     return entry
+
+
+def _write_whole(fd: int, data: bytes, path: Path) -> None:
+    size = os.fstat(fd).st_size
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except OSError as exc:
+        os.ftruncate(fd, size)
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
+
+
+def _lock(fd: int) -> None:
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: appends are not serialised between processes
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX)
 
 
 def head_path(path: Path) -> Path:
@@ -76,8 +115,13 @@ def head_path(path: Path) -> Path:
 def _write_head(path: Path, entry: dict) -> None:
     head = head_path(path)
     tmp = head.with_name(head.name + f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"seq": entry["seq"], "hash": entry["hash"]}) + "\n")
-    os.replace(tmp, head)
+    try:
+        tmp.write_text(json.dumps({"seq": entry["seq"], "hash": entry["hash"]}) + "\n")
+        os.replace(tmp, head)
+    except OSError:
+        # The entry itself is written: a head one entry behind still verifies, and the next
+        # append brings it up to date; failing here would report a recorded run as unrecorded.
+        tmp.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -118,20 +162,33 @@ def verify(path: str | os.PathLike, anchors: dict[str, int] | None = None) -> li
         if entry.get("hash") != entry_hash(entry):
             breaks.append(Break(n, seq, "content does not match its hash (entry edited)"))
         if seq != expect_seq:
-            what = "removed" if isinstance(seq, int) and seq > expect_seq else "inserted or reordered"
+            what = (
+                "removed" if isinstance(seq, int) and seq > expect_seq else "inserted or reordered"
+            )
             breaks.append(Break(n, seq, f"expected seq {expect_seq}: an entry was {what}"))
         if entry.get("prev") != prev:
-            breaks.append(Break(n, seq, "does not follow the previous entry (removed, inserted or reordered)"))
+            breaks.append(
+                Break(n, seq, "does not follow the previous entry (removed, inserted or reordered)")
+            )
         seen[entry.get("hash")] = n
         prev = entry.get("hash")
         expect_seq = (seq + 1) if isinstance(seq, int) else expect_seq + 1
     head = head_path(p)
     if head.exists():
-        recorded = json.loads(head.read_text())
-        anchors = {**(anchors or {}), recorded["hash"]: recorded["seq"]}
+        try:
+            recorded = json.loads(head.read_text())
+            anchors = {**(anchors or {}), recorded["hash"]: recorded["seq"]}
+        except (ValueError, KeyError, TypeError):
+            breaks.append(Break(0, None, f"{head.name} is not a head record (edited or damaged)"))
     for digest, seq in sorted((anchors or {}).items(), key=lambda kv: kv[1]):
         if digest not in seen:
-            breaks.append(Break(0, seq, "an entry recorded in a run manifest or the head file is missing: the trail was cut short"))
+            breaks.append(
+                Break(
+                    0,
+                    seq,
+                    "an entry recorded in a run manifest or the head file is missing: the trail was cut short",
+                )
+            )
     return breaks
 
 

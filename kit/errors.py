@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+import re
+import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
+
+# Characters that hide or disguise text: C0 and C1 controls (tab, newline and carriage return
+# aside), DEL, the bidirectional embeddings, overrides and isolates of "Trojan Source", line and
+# paragraph separators (YAML counts them as line breaks, editors do not), surrogates and
+# non-characters. Refused in input files; escaped wherever an error message shows them.
+UNSAFE_CHARACTERS = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+    "\ud800-\udfff\ufffe\uffff]"
+)
 
 
 @dataclass(frozen=True)
@@ -18,7 +29,8 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where} {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        text = f"{where} {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        return escape_unsafe(text)
 
 
 class InputError(Exception):
@@ -32,6 +44,25 @@ class InputError(Exception):
 def fail(file: str, line: int | None, path: str, message: str) -> InputError:
     """Return an InputError holding a single problem (for `raise fail(...)`)."""
     return InputError([Problem(str(file), line, path, message)])
+
+
+def escape_unsafe(text: str) -> str:
+    """`text` with every character UNSAFE_CHARACTERS matches (and carriage return) written as
+    an escape, e.g. '\\u202e', so that a message shows it instead of obeying it."""
+    return UNSAFE_CHARACTERS.sub(_escape, text.replace("\r", "\\r"))
+
+
+def describe_character(char: str) -> str:
+    """A readable name for one character: `U+202E RIGHT-TO-LEFT OVERRIDE ('\\u202e')`."""
+    name = unicodedata.name(char, "")
+    kind = "the control character" if unicodedata.category(char) == "Cc" else "the character"
+    label = f"U+{ord(char):04X} {name}" if name else f"{kind} U+{ord(char):04X}"
+    return f"{label} ('{_escape(char)}')"
+
+
+def _escape(match_or_char) -> str:
+    char = match_or_char if isinstance(match_or_char, str) else match_or_char.group()
+    return ascii(char)[1:-1]
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

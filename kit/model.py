@@ -60,6 +60,14 @@ Modality = Literal["text", "image", "audio", "video", "code", "tabular", "embedd
 ASSET_TYPES: tuple[str, ...] = AssetType.__args__
 FLOW_KINDS: tuple[str, ...] = FlowKind.__args__
 
+MAX_ASSETS = 100_000  # a large estate has thousands; the benchmarks go to 100,000
+# Flows of these kinds must not loop: a model cannot descend from itself, nor a component
+# depend on itself. Loops through other kinds (model → api → app → dataset → model) are feedback.
+ACYCLIC_FLOWS: tuple[frozenset[str], ...] = (
+    frozenset({"trains", "fine_tunes"}),
+    frozenset({"depends_on"}),
+)
+
 _DATA = {"dataset", "vector_store", "log_store"}
 _ACTORS = {"application", "agent", "api", "tool", "model"}
 _ANY = set(ASSET_TYPES)
@@ -232,7 +240,7 @@ class SystemModel(_Strict):
     """One AI system: the whole of system.yaml."""
 
     system: System
-    assets: list[Asset] = Field(min_length=1)
+    assets: list[Asset] = Field(min_length=1, max_length=MAX_ASSETS)
     flows: list[Flow] = Field(default_factory=list)
     controls: list[ControlUse] = Field(default_factory=list)
     attestations: list[Attestation] = Field(default_factory=list)
@@ -255,7 +263,10 @@ def reference_problems(model: SystemModel):
     seen: dict[str, int] = {}
     for i, asset in enumerate(model.assets):
         if asset.id in seen:
-            yield ("assets", i, "id"), f"duplicate asset id '{asset.id}' (also assets[{seen[asset.id]}])"
+            yield (
+                ("assets", i, "id"),
+                f"duplicate asset id '{asset.id}' (also assets[{seen[asset.id]}])",
+            )
         seen.setdefault(asset.id, i)
     ids = seen.keys()
     types = {a.id: a.type for a in model.assets}
@@ -271,10 +282,31 @@ def reference_problems(model: SystemModel):
             sources, targets = FLOW_RULES[flow.kind]
             s, t = types[flow.source], types[flow.target]
             if s not in sources or t not in targets:
-                yield ("flows", i, "kind"), (
-                    f"a {s} cannot '{flow.kind}' a {t}; '{flow.kind}' goes from "
-                    f"{' / '.join(sorted(sources))} to {' / '.join(sorted(targets))}"
+                yield (
+                    ("flows", i, "kind"),
+                    (
+                        f"a {s} cannot '{flow.kind}' a {t}; '{flow.kind}' goes from "
+                        f"{' / '.join(sorted(sources))} to {' / '.join(sorted(targets))}"
+                    ),
                 )
+    for kinds, loop in _loops(model.flows, ids):
+        names = [model.flows[i].source for i in loop] + [model.flows[loop[0]].source]
+        refs = [f"flows[{i}]" for i in loop]
+        more = len(loop) > 8
+        why = (
+            "a model cannot descend from itself (a feedback loop goes through data: "
+            "model it with the dataset in between)"
+            if "trains" in kinds
+            else "an asset cannot depend on itself"
+        )
+        yield (
+            ("flows", loop[-1]),
+            (
+                f"{' / '.join(sorted(kinds))} flows form a loop: "
+                f"{' → '.join(names[:8] + ['…'] if more else names)} "
+                f"({', '.join(refs[:8] + ['…'] if more else refs)}); {why}"
+            ),
+        )
     for i, use in enumerate(model.controls):
         for j, ref in enumerate(use.assets):
             if ref not in ids:
@@ -282,10 +314,55 @@ def reference_problems(model: SystemModel):
     seen_findings: dict[str, int] = {}
     for i, decision in enumerate(model.decisions):
         if decision.finding in seen_findings:
-            yield ("decisions", i, "finding"), (
-                f"second decision for '{decision.finding}' (also decisions[{seen_findings[decision.finding]}])"
+            yield (
+                ("decisions", i, "finding"),
+                (
+                    f"second decision for '{decision.finding}' (also decisions[{seen_findings[decision.finding]}])"
+                ),
             )
         seen_findings.setdefault(decision.finding, i)
+
+
+def _loops(flows: list[Flow], ids, limit: int = 5):
+    """Yield (kinds, loop) for loops among flows of one ACYCLIC_FLOWS group, each loop the list
+    of its flow indices in order; at most `limit` loops per group.
+
+    A depth-first search, iterative so that a chain of 100,000 flows needs no deep recursion,
+    that yields one loop per flow closing back onto the path.
+    """
+    group = {kind: n for n, kinds in enumerate(ACYCLIC_FLOWS) for kind in kinds}
+    out: list[dict[str, list[tuple[str, int]]]] = [{} for _ in ACYCLIC_FLOWS]
+    for i, flow in enumerate(flows):
+        n = group.get(flow.kind)
+        known = flow.source in ids and flow.target in ids
+        if n is not None and known and flow.source != flow.target:
+            out[n].setdefault(flow.source, []).append((flow.target, i))
+    for kinds, edges_from in zip(ACYCLIC_FLOWS, out, strict=True):
+        found = 0
+        done: set[str] = set()
+        for root in edges_from:
+            if root in done or found >= limit:
+                continue
+            on_path = {root: 0}
+            stack = [(root, iter(edges_from[root]))]
+            entered: list[int] = []  # the flow by which each asset after the root was reached
+            while stack and found < limit:
+                asset, edges = stack[-1]
+                for target, i in edges:
+                    if target in on_path:
+                        yield kinds, [*entered[on_path[target] :], i]
+                        found += 1
+                    elif target not in done:
+                        on_path[target] = len(stack)
+                        stack.append((target, iter(edges_from.get(target, ()))))
+                        entered.append(i)
+                        break
+                else:
+                    stack.pop()
+                    del on_path[asset]
+                    done.add(asset)
+                    if entered:
+                        entered.pop()
 
 
 def load_system(
@@ -303,6 +380,18 @@ def load_system(
     if not isinstance(doc.data, dict):
         raise InputError([Problem(doc.file, doc.line(()), "", _not_mapping(doc.data))])
     data = dict(doc.data)
+    assets = data.get("assets")
+    if isinstance(assets, list) and len(assets) > MAX_ASSETS:  # refused before validating them all
+        raise InputError(
+            [
+                Problem(
+                    doc.file,
+                    doc.line(("assets",)),
+                    "assets",
+                    f"{len(assets):,} assets; the limit is {MAX_ASSETS:,}",
+                )
+            ]
+        )
     decision_doc = None
     system = data.get("system")
     decisions_file = system.get("decisions_file") if isinstance(system, dict) else None
@@ -323,14 +412,18 @@ def _library_problems(model: SystemModel, controls, provisions):
     if controls is not None:
         for i, use in enumerate(model.controls):
             if use.control not in controls:
-                yield ("controls", i, "control"), (
-                    f"unknown control '{use.control}'{did_you_mean(use.control, controls)}"
+                yield (
+                    ("controls", i, "control"),
+                    (f"unknown control '{use.control}'{did_you_mean(use.control, controls)}"),
                 )
     if provisions is not None:
         for i, att in enumerate(model.attestations):
             if att.provision not in provisions:
-                yield ("attestations", i, "provision"), (
-                    f"unknown provision '{att.provision}'{did_you_mean(att.provision, provisions)}"
+                yield (
+                    ("attestations", i, "provision"),
+                    (
+                        f"unknown provision '{att.provision}'{did_you_mean(att.provision, provisions)}"
+                    ),
                 )
 
 
@@ -339,7 +432,14 @@ def _load_decisions(base: Path, name: str, doc: yamlio.Document) -> yamlio.Docum
     target = (base / name).resolve()
     if Path(name).is_absolute() or not target.is_relative_to(base.resolve()):
         raise InputError(
-            [Problem(doc.file, line, "system.decisions_file", "must name a file beside the system file")]
+            [
+                Problem(
+                    doc.file,
+                    line,
+                    "system.decisions_file",
+                    "must name a file beside the system file",
+                )
+            ]
         )
     if not target.exists():
         raise InputError(
@@ -353,7 +453,14 @@ def _load_decisions(base: Path, name: str, doc: yamlio.Document) -> yamlio.Docum
     unknown = [k for k in dec.data if k != "decisions"]
     if unknown:
         raise InputError(
-            [Problem(dec.file, dec.line((unknown[0],)), str(unknown[0]), "unknown field; expected 'decisions'")]
+            [
+                Problem(
+                    dec.file,
+                    dec.line((unknown[0],)),
+                    str(unknown[0]),
+                    "unknown field; expected 'decisions'",
+                )
+            ]
         )
     return dec
 
@@ -395,11 +502,17 @@ def _message(err: dict, loc: tuple, raw: str | None = None) -> str:
     kind, value = err["type"], err.get("input")
     if kind == "extra_forbidden":
         fields = _fields_at(loc[:-1])
-        hint = " (inside { }, a comma ends the value: put text with commas in quotes)" if " " in str(loc[-1]) else ""
-        return (f"unknown field '{loc[-1]}'{did_you_mean(str(loc[-1]), fields)}; "
-                f"expected one of: {', '.join(fields)}{hint}")
+        hint = (
+            " (inside { }, a comma ends the value: put text with commas in quotes)"
+            if " " in str(loc[-1])
+            else ""
+        )
+        return (
+            f"unknown field '{loc[-1]}'{did_you_mean(str(loc[-1]), fields)}; "
+            f"expected one of: {', '.join(fields)}{hint}"
+        )
     if kind == "string_type" and raw is not None and not isinstance(value, (dict, list)):
-        return f"expected text, but YAML reads {raw} as {_kind(value)} {value!r}: put it in quotes (\"{raw}\")"
+        return f'expected text, but YAML reads {raw} as {_kind(value)} {value!r}: put it in quotes ("{raw}")'
     if kind == "literal_error":
         choices = [c.strip(" '") for c in err["ctx"]["expected"].replace(" or ", ", ").split(",")]
         return f"'{value}' is not allowed{did_you_mean(str(value), choices)}; expected one of: {', '.join(choices)}"
@@ -412,14 +525,22 @@ def _message(err: dict, loc: tuple, raw: str | None = None) -> str:
     if kind == "list_type":
         return f"expected a list, got {_kind(value)}"
     if kind.startswith(("int_", "float_", "bool_", "string_type", "date_")):
-        return f"{err['msg'].lower()}, got {_kind(value)} {value!r}" if value is not None else err["msg"].lower()
+        return (
+            f"{err['msg'].lower()}, got {_kind(value)} {value!r}"
+            if value is not None
+            else err["msg"].lower()
+        )
     return err["msg"]
 
 
 def _kind(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "text", bool: "true/false", type(None): "nothing"}.get(
-        type(value), type(value).__name__
-    )
+    return {
+        dict: "a mapping",
+        list: "a list",
+        str: "text",
+        bool: "true/false",
+        type(None): "nothing",
+    }.get(type(value), type(value).__name__)
 
 
 def _fields_at(loc: tuple) -> list[str]:

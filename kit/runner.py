@@ -9,6 +9,7 @@ Papermill gets the system file's path and hash only: no configuration key become
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -58,7 +59,9 @@ def catalogue_sha256() -> str:
     """SHA-256 of the provision catalogue in force."""
     from importlib.resources import files
 
-    return hashlib.sha256(files("kit").joinpath(f"catalogue/{EDITION}.yaml").read_bytes()).hexdigest()
+    return hashlib.sha256(
+        files("kit").joinpath(f"catalogue/{EDITION}.yaml").read_bytes()
+    ).hexdigest()
 
 
 def library_files(library_dirs=()) -> list[Path]:
@@ -80,7 +83,12 @@ def workbook_notebooks(extra_dirs=()) -> dict[str, Path]:
             raise fail(str(base), None, "", "notebook directory not found")
         for p in sorted(base.glob("*.ipynb")):
             if p.stem in found:
-                raise fail(str(p), None, "", f"a notebook named '{p.stem}' is already in the workbook ({found[p.stem]})")
+                raise fail(
+                    str(p),
+                    None,
+                    "",
+                    f"a notebook named '{p.stem}' is already in the workbook ({found[p.stem]})",
+                )
             found[p.stem] = p
     return found
 
@@ -128,8 +136,14 @@ class Store:
         """Every complete run folder, oldest first."""
         if not self.root.is_dir():
             return []
-        found = [p for p in self.root.iterdir() if p.is_dir() and not p.is_symlink()
-                 and not p.name.startswith(".") and (p / "manifest.json").exists()]
+        found = [
+            p
+            for p in self.root.iterdir()
+            if p.is_dir()
+            and not p.is_symlink()
+            and not p.name.startswith(".")
+            and (p / "manifest.json").exists()
+        ]
         return sorted(found, key=lambda p: p.name)
 
     def resolve(self, name: str | None, default_index: int) -> Path:
@@ -141,14 +155,20 @@ class Store:
                 return found
         if name is None:
             if len(runs) < abs(default_index) + (0 if default_index < 0 else 1):
-                raise fail(str(self.root), None, "", "not enough runs to compare; run `saikit run` first")
+                raise fail(
+                    str(self.root), None, "", "not enough runs to compare; run `saikit run` first"
+                )
             return runs[default_index]
         matches = [r for r in runs if r.name.startswith(name)]
         if len(matches) != 1:
             from .errors import did_you_mean
 
-            raise fail(str(self.root), None, "", f"no single run matches '{name}'"
-                       f"{did_you_mean(name, [r.name for r in runs])}")
+            raise fail(
+                str(self.root),
+                None,
+                "",
+                f"no single run matches '{name}'{did_you_mean(name, [r.name for r in runs])}",
+            )
         return matches[0]
 
     def stage(self, run_id: str) -> Path:
@@ -201,7 +221,8 @@ def store_for_file(system: Path, out: str | os.PathLike | None) -> Store:
     if out:
         return Store(Path(out))
     data = yamlio.load_file(system).data
-    system_id = data.get("system", {}).get("id") if isinstance(data, dict) else None
+    section = data.get("system") if isinstance(data, dict) else None
+    system_id = section.get("id") if isinstance(section, dict) else None
     if not isinstance(system_id, str) or "/" in system_id or system_id.startswith("."):
         return Store(Path("runs") / "unnamed")
     return Store(Path("runs") / system_id)
@@ -211,7 +232,8 @@ def input_files(system: Path) -> dict[str, str]:
     """SHA-256 of the system file and the decisions file it names, by path."""
     out = {str(system): hashlib.sha256(system.read_bytes()).hexdigest()}
     data = yamlio.load_file(system).data
-    name = data.get("system", {}).get("decisions_file") if isinstance(data, dict) else None
+    section = data.get("system") if isinstance(data, dict) else None
+    name = section.get("decisions_file") if isinstance(section, dict) else None
     if isinstance(name, str) and (system.parent / name).is_file():
         path = (system.parent / name).resolve()
         out[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -237,7 +259,8 @@ def unchanged_since(previous: Path | None, system: Path, library_dirs, sources) 
         return False
     expected = fingerprints(manifest["config_sha256"], library_dirs, sources)
     return expected == manifest.get("fingerprints") and all(
-        (previous / "notebooks" / f"{n}.ipynb").exists() for n in expected)
+        (previous / "notebooks" / f"{n}.ipynb").exists() for n in expected
+    )
 
 
 # ---------------------------------------------------------------- execution
@@ -255,8 +278,9 @@ class NotebookResult:
 _PORT_CLASH = ("Address already in use", "Kernel died before replying", "ZMQError")
 
 
-def execute_notebook(source: str, target: str, parameters: dict, cwd: str,
-                     timeout: int = CELL_TIMEOUT_S) -> NotebookResult:
+def execute_notebook(
+    source: str, target: str, parameters: dict, cwd: str, timeout: int = CELL_TIMEOUT_S
+) -> NotebookResult:
     """Execute one notebook with papermill; retry a kernel that dies on a port clash."""
     import papermill as pm
 
@@ -266,15 +290,24 @@ def execute_notebook(source: str, target: str, parameters: dict, cwd: str,
     for attempt in range(1, 4):
         try:
             pm.execute_notebook(
-                source, target, parameters=parameters, cwd=cwd, kernel_name=KERNEL,
-                progress_bar=False, log_output=False, execution_timeout=timeout,
+                source,
+                target,
+                parameters=parameters,
+                cwd=cwd,
+                kernel_name=KERNEL,
+                progress_bar=False,
+                log_output=False,
+                execution_timeout=timeout,
             )
             return NotebookResult(name, True, time.perf_counter() - start, attempt)
         except pm.PapermillExecutionError as exc:
             src = exc.source.strip().splitlines()
             cell = src[0] if src else ""
             return NotebookResult(
-                name, False, time.perf_counter() - start, attempt,
+                name,
+                False,
+                time.perf_counter() - start,
+                attempt,
                 f"cell {exc.cell_index} ({cell[:80]}): {exc.ename}: {exc.evalue}",
             )
         except Exception as exc:  # noqa: BLE001 - a kernel start failure is reported, not raised
@@ -293,22 +326,38 @@ def _kernel_log(path: Path) -> None:
     os.close(fd)
 
 
-def execute_all(sources: dict[str, Path], names: list[str], staging: Path, parameters: dict,
-                cwd: str, jobs: int, progress: Callable[[str], None],
-                timeout: int = CELL_TIMEOUT_S) -> list[NotebookResult]:
+def execute_all(
+    sources: dict[str, Path],
+    names: list[str],
+    staging: Path,
+    parameters: dict,
+    cwd: str,
+    jobs: int,
+    progress: Callable[[str], None],
+    timeout: int = CELL_TIMEOUT_S,
+) -> list[NotebookResult]:
     """Execute the named notebooks in parallel, at most `jobs` at once."""
     results = []
     with ProcessPoolExecutor(max_workers=max(1, min(jobs, len(names)))) as pool:
         futures = {}
         for name in names:
             progress(f"  running  {name}")
-            futures[pool.submit(execute_notebook, str(sources[name]),
-                                str(staging / "notebooks" / f"{name}.ipynb"),
-                                parameters, cwd, timeout)] = name
+            futures[
+                pool.submit(
+                    execute_notebook,
+                    str(sources[name]),
+                    str(staging / "notebooks" / f"{name}.ipynb"),
+                    parameters,
+                    cwd,
+                    timeout,
+                )
+            ] = name
         for future in as_completed(futures):
             r = future.result()
             mark = "ok  " if r.ok else "FAIL"
-            progress(f"  {mark}     {r.name}  {r.seconds:.1f} s" + (f"  {r.error}" if r.error else ""))
+            progress(
+                f"  {mark}     {r.name}  {r.seconds:.1f} s" + (f"  {r.error}" if r.error else "")
+            )
             results.append(r)
     return sorted(results, key=lambda r: r.name)
 
@@ -325,8 +374,13 @@ def collect(staging: Path, model, library, facts=None) -> dict[str, str]:
     reg = analysis.register
     reg.to_csv(staging / "register.csv", index=False)
     findings = {
-        f.id: {"residual_score": f.residual_score, "residual_band": reg_band(f.residual_score),
-               "inherent_score": f.score, "treatment": f.treatment, "threat": f.match.threat.name}
+        f.id: {
+            "residual_score": f.residual_score,
+            "residual_band": reg_band(f.residual_score),
+            "inherent_score": f.score,
+            "treatment": f.treatment,
+            "threat": f.match.threat.name,
+        }
         for f in analysis.assessment.findings
     }
     _write_json(staging / "findings.json", findings)
@@ -338,8 +392,10 @@ def collect(staging: Path, model, library, facts=None) -> dict[str, str]:
         return written
     table = compliance.assess(analysis, facts)
     table.to_csv(staging / "provisions.csv", index=False)
-    _write_json(staging / "provisions.json",
-                {f"{r.provision}/{r.role}": r.status for r in table.itertuples()})
+    _write_json(
+        staging / "provisions.json",
+        {f"{r.provision}/{r.role}": r.status for r in table.itertuples()},
+    )
     return written + ["provisions.csv", "provisions.json"]
 
 
@@ -350,7 +406,9 @@ def reg_band(score: int) -> str:
 
 
 def _write_json(path: Path, data) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
 
 
 def _file_hashes(root: Path) -> dict[str, str]:
@@ -369,19 +427,29 @@ def config_changes(old: dict | None, new: dict) -> list[str]:
     if old is None:
         return ["first run"]
     out: list[str] = []
-    for section, key in (("assets", "id"), ("flows", None), ("controls", None),
-                         ("attestations", None), ("decisions", "finding")):
+    for section, key in (
+        ("assets", "id"),
+        ("flows", None),
+        ("controls", None),
+        ("attestations", None),
+        ("decisions", "finding"),
+    ):
         before, after = _keyed(old.get(section, []), key), _keyed(new.get(section, []), key)
         for k in sorted(after.keys() - before.keys()):
             out.append(f"{section}: added {k}")
         for k in sorted(before.keys() - after.keys()):
             out.append(f"{section}: removed {k}")
         for k in sorted(before.keys() & after.keys()):
-            changed = sorted(f for f in set(before[k]) | set(after[k]) if before[k].get(f) != after[k].get(f))
+            changed = sorted(
+                f for f in set(before[k]) | set(after[k]) if before[k].get(f) != after[k].get(f)
+            )
             if changed:
                 out.append(f"{section}: {k} changed {', '.join(changed)}")
-    sys_changed = sorted(f for f in set(old["system"]) | set(new["system"])
-                         if old["system"].get(f) != new["system"].get(f))
+    sys_changed = sorted(
+        f
+        for f in set(old["system"]) | set(new["system"])
+        if old["system"].get(f) != new["system"].get(f)
+    )
     if sys_changed:
         out.append(f"system: changed {', '.join(sys_changed)}")
     return out
@@ -422,10 +490,20 @@ class RunResult:
     changes: list[str] = field(default_factory=list)
 
 
-def run(system: str | os.PathLike, *, out=None, jobs: int = 2, force: bool = False,
-        library_dirs=(), notebook_dirs=(), progress: Callable[[str], None] = print,
-        timeout: int = CELL_TIMEOUT_S) -> RunResult:
+def run(
+    system: str | os.PathLike,
+    *,
+    out=None,
+    jobs: int = 2,
+    force: bool = False,
+    library_dirs=(),
+    notebook_dirs=(),
+    progress: Callable[[str], None] = print,
+    timeout: int = CELL_TIMEOUT_S,
+) -> RunResult:
     """Run the workbook on a system file; rerun only what its changes make stale."""
+    if timeout < 1:  # papermill reads 0 or less as "no limit"
+        raise fail("--timeout", None, "", f"{timeout} is not a time limit: give at least 1 second")
     system = Path(system).resolve()
     library_dirs = [str(Path(d).resolve()) for d in library_dirs]
     sources = workbook_notebooks(notebook_dirs)
@@ -448,48 +526,124 @@ def run(system: str | os.PathLike, *, out=None, jobs: int = 2, force: bool = Fal
         _append_up_to_date(store, previous)
         return RunResult("up to date", previous, [], sorted(prints))
     run_id = _run_id(store, config_hash)
-    staging = store.stage(run_id)
-    progress(f"{model.system.name}: {len(stale)} notebook(s) to run, {len(prints) - len(stale)} unchanged")
-    parameters = {"system_path": str(system), "config_sha256": config_hash,
-                  "library_dirs": library_dirs, "run_store": str(store.root.resolve())}
-    results = execute_all(sources, stale, staging, parameters, str(system.parent), jobs, progress, timeout)
-    failures = [r for r in results if not r.ok]
-    skipped = sorted(set(prints) - set(stale))
-    if failures:
-        failed_dir = store.root / f"failed-{run_id}"
-        os.rename(staging, failed_dir)
-        audit.append(store.audit_path, "run", status="failed", run=failed_dir.name,
-                     config_sha256=config_hash, changes=changes,
-                     notebooks_run=stale, notebooks_failed=[f.name for f in failures])
-        return RunResult("failed", failed_dir, stale, skipped, failures, changes)
-    for name in skipped:
-        shutil.copy2(previous / "notebooks" / f"{name}.ipynb", staging / "notebooks" / f"{name}.ipynb")
-    collect(staging, model, library, facts_for_run(store, model, config_hash))
-    entries = audit.read(store.audit_path)
-    manifest = {
-        "run": run_id, "system": model.system.id, "system_name": model.system.name,
-        "system_path": str(system), "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "config_sha256": config_hash, "kit_version": __version__, "edition": EDITION,
-        "inputs": input_files(system), "library_dirs": library_dirs,
-        "fingerprints": prints, "notebooks_run": stale, "notebooks_skipped": skipped,
-        "changes": changes, "outputs": _file_hashes(staging),
-        "audit_prev": {"seq": entries[-1]["seq"], "hash": entries[-1]["hash"]} if entries else None,
-        "prompts": {a.id: a.sha256 or a.version for a in model.assets if a.type == "prompt"},
-    }
-    _write_json(staging / "manifest.json", manifest)
-    run_dir = store.publish(staging, run_id)
-    audit.append(store.audit_path, "run", status="published", run=run_id, config_sha256=config_hash,
-                 changes=changes, notebooks_run=stale, notebooks_skipped=skipped,
-                 outputs=manifest["outputs"], prompts=manifest["prompts"])
-    store.point_latest(run_dir)
-    return RunResult("published", run_dir, stale, skipped, [], changes)
+    with _stopped_by_os_errors(store, run_id, config_hash):
+        staging = store.stage(run_id)
+        progress(
+            f"{model.system.name}: {len(stale)} notebook(s) to run, {len(prints) - len(stale)} unchanged"
+        )
+        parameters = {
+            "system_path": str(system),
+            "config_sha256": config_hash,
+            "library_dirs": library_dirs,
+            "run_store": str(store.root.resolve()),
+        }
+        results = execute_all(
+            sources, stale, staging, parameters, str(system.parent), jobs, progress, timeout
+        )
+        failures = [r for r in results if not r.ok]
+        skipped = sorted(set(prints) - set(stale))
+        if failures:
+            failed_dir = store.root / f"failed-{run_id}"
+            os.rename(staging, failed_dir)
+            audit.append(
+                store.audit_path,
+                "run",
+                status="failed",
+                run=failed_dir.name,
+                config_sha256=config_hash,
+                changes=changes,
+                notebooks_run=stale,
+                notebooks_failed=[f.name for f in failures],
+            )
+            return RunResult("failed", failed_dir, stale, skipped, failures, changes)
+        for name in skipped:
+            shutil.copy2(
+                previous / "notebooks" / f"{name}.ipynb", staging / "notebooks" / f"{name}.ipynb"
+            )
+        collect(staging, model, library, facts_for_run(store, model, config_hash))
+        entries = audit.read(store.audit_path)
+        manifest = {
+            "run": run_id,
+            "system": model.system.id,
+            "system_name": model.system.name,
+            "system_path": str(system),
+            "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "config_sha256": config_hash,
+            "kit_version": __version__,
+            "edition": EDITION,
+            "inputs": input_files(system),
+            "library_dirs": library_dirs,
+            "fingerprints": prints,
+            "notebooks_run": stale,
+            "notebooks_skipped": skipped,
+            "changes": changes,
+            "outputs": _file_hashes(staging),
+            "audit_prev": {"seq": entries[-1]["seq"], "hash": entries[-1]["hash"]}
+            if entries
+            else None,
+            "prompts": {a.id: a.sha256 or a.version for a in model.assets if a.type == "prompt"},
+        }
+        _write_json(staging / "manifest.json", manifest)
+        run_dir = store.publish(staging, run_id)
+        audit.append(
+            store.audit_path,
+            "run",
+            status="published",
+            run=run_id,
+            config_sha256=config_hash,
+            changes=changes,
+            notebooks_run=stale,
+            notebooks_skipped=skipped,
+            outputs=manifest["outputs"],
+            prompts=manifest["prompts"],
+        )
+        store.point_latest(run_dir)
+        return RunResult("published", run_dir, stale, skipped, [], changes)
+
+
+@contextlib.contextmanager
+def _stopped_by_os_errors(store: Store, run_id: str, config_hash: str):
+    """Turn a failed write (a full disk, a read-only or missing folder) into a located error.
+
+    The staged folder goes, to give its space back; the last good run and `latest` stay as they
+    were, and the failure is audited when the trail can still be written.
+    """
+    try:
+        yield
+    except OSError as exc:
+        shutil.rmtree(store.root / f".staging-{run_id}", ignore_errors=True)
+        published = (store.root / run_id).is_dir()
+        if not published:
+            with contextlib.suppress(OSError):
+                audit.append(
+                    store.audit_path,
+                    "run",
+                    status="failed",
+                    run=run_id,
+                    config_sha256=config_hash,
+                    error=str(exc),
+                )
+        path = exc.filename2 or exc.filename  # a copy names its source first, its target second
+        where = f"{exc.strerror or exc} ({path})" if path else str(exc.strerror or exc)
+        after = (
+            f"run {run_id} was written but latest was not moved to it"
+            if published
+            else "nothing was published, the last good run and latest are unchanged"
+        )
+        raise fail(str(store.root), None, "", f"the run stopped: {where}; {after}") from None
 
 
 def _append_up_to_date(store: Store, previous: Path) -> None:
     manifest = _read_json(previous / "manifest.json") or {}
-    audit.append(store.audit_path, "run", status="up to date", run=previous.name,
-                 config_sha256=manifest.get("config_sha256"), notebooks_run=[],
-                 notebooks_skipped=sorted(manifest.get("fingerprints", {})))
+    audit.append(
+        store.audit_path,
+        "run",
+        status="up to date",
+        run=previous.name,
+        config_sha256=manifest.get("config_sha256"),
+        notebooks_run=[],
+        notebooks_skipped=sorted(manifest.get("fingerprints", {})),
+    )
 
 
 def stale_notebooks(prints: dict[str, str], previous: Path | None, force: bool) -> list[str]:
@@ -497,8 +651,11 @@ def stale_notebooks(prints: dict[str, str], previous: Path | None, force: bool) 
     if force or previous is None:
         return sorted(prints)
     old = _read_json(previous / "manifest.json").get("fingerprints", {})
-    return sorted(n for n, fp in prints.items()
-                  if old.get(n) != fp or not (previous / "notebooks" / f"{n}.ipynb").exists())
+    return sorted(
+        n
+        for n, fp in prints.items()
+        if old.get(n) != fp or not (previous / "notebooks" / f"{n}.ipynb").exists()
+    )
 
 
 def run_facts(store: Store, model, config_hash: str):
@@ -537,7 +694,9 @@ def facts_for_run(store: Store, model, config_hash: str):
         return None
     recorded = {a.id for a in model.assets if a.type == "prompt" and (a.sha256 or a.version)}
     return dataclasses.replace(
-        facts, last_run_config_sha256=config_hash, last_run_time=dt.datetime.now(dt.UTC),
+        facts,
+        last_run_config_sha256=config_hash,
+        last_run_time=dt.datetime.now(dt.UTC),
         audited_prompts=facts.audited_prompts | recorded,
     )
 
