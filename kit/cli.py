@@ -54,14 +54,18 @@ def _parser() -> argparse.ArgumentParser:
     _system_arg(c)
     _library_arg(c)
     c.add_argument("--all", action="store_true", help="show every finding, not the top 25")
-    c = command("comply", cmd_comply,
-                "assess the ETSI provisions for the roles held; print summary and gaps")
+    c = command(
+        "comply",
+        cmd_comply,
+        "assess the ETSI provisions for the roles held; print summary and gaps",
+    )
     _system_arg(c)
     _library_arg(c)
     _out_arg(c)
     c.add_argument("--role", help="only this role (one the system holds)")
-    c.add_argument("--csv", metavar="PATH",
-                   help="also write the table (one row per provision and role)")
+    c.add_argument(
+        "--csv", metavar="PATH", help="also write the table (one row per provision and role)"
+    )
     c = command("run", cmd_run, "run the workbook with papermill; only what the changes make stale")
     _system_arg(c)
     _library_arg(c)
@@ -69,8 +73,13 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--jobs", type=int, default=2, help="notebooks run at once (default 2)")
     c.add_argument("--force", action="store_true", help="run every notebook even if unchanged")
     c.add_argument("--timeout", type=int, default=600, help="seconds a notebook cell may take")
-    c.add_argument("--notebooks", action="append", default=[], metavar="DIR",
-                   help="a folder of your own notebooks to run beside the workbook (repeatable)")
+    c.add_argument(
+        "--notebooks",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder of your own notebooks to run beside the workbook (repeatable)",
+    )
     c = command("runs", cmd_runs, "list the runs of a system")
     _system_arg(c)
     _out_arg(c)
@@ -98,30 +107,48 @@ def _parser() -> argparse.ArgumentParser:
     _system_arg(c)
     _library_arg(c)
     c.add_argument("--png", metavar="PATH", help="also write the picture of the graph")
-    c = command("hash", cmd_hash,
-                "hash every asset's artifact, record new hashes, report changed ones")
+    c = command(
+        "hash", cmd_hash, "hash every asset's artifact, record new hashes, report changed ones"
+    )
     _system_arg(c)
     _library_arg(c)
-    c.add_argument("--update", action="store_true",
-                   help="accept changed hashes: record the new values")
+    c.add_argument(
+        "--update", action="store_true", help="accept changed hashes: record the new values"
+    )
     c = command("export", cmd_export, "write the system, or a published run, in another format")
     c.add_argument("format", choices=sorted(EXPORTERS), help="what to write")
-    c.add_argument("system", nargs="?", metavar="SYSTEM|RUN",
-                   help="bom, graphml: the system file (default: the bundled support-assistant); "
-                   f"{', '.join(RUN_EXPORTS)}: the run, by id, id prefix, folder or 'latest' "
-                   "(the default)")
+    c.add_argument(
+        "system",
+        nargs="?",
+        metavar="SYSTEM|RUN",
+        help="bom, graphml: the system file (default: the bundled support-assistant); "
+        f"{', '.join(RUN_EXPORTS)}: the run, by id, id prefix, folder or 'latest' "
+        "(the default)",
+    )
     _library_arg(c)
-    c.add_argument("--out", metavar="PATH", help="where to write it (default: beside you, "
-                   "named after the system file; for a run: <runs>/exports/<run-id>/)")
-    c.add_argument("--timestamp", metavar="ISO-8601",
-                   help="time to stamp on the export (default: $SOURCE_DATE_EPOCH, else none)")
-    c.add_argument("--system", dest="system_file", metavar="FILE",
-                   help="for a run: the system whose runs to look in "
-                   "(default: the bundled example)")
-    c.add_argument("--runs", metavar="DIR", help="for a run: the run store to look in "
-                   "(default: ./runs/<system id>)")
-    c.add_argument("--no-pdf", dest="pdf", action="store_false",
-                   help="report: write the HTML only")
+    c.add_argument(
+        "--out",
+        metavar="PATH",
+        help="where to write it (default: beside you, "
+        "named after the system file; for a run: <runs>/exports/<run-id>/)",
+    )
+    c.add_argument(
+        "--timestamp",
+        metavar="ISO-8601",
+        help="time to stamp on the export (default: $SOURCE_DATE_EPOCH, else none)",
+    )
+    c.add_argument(
+        "--system",
+        dest="system_file",
+        metavar="FILE",
+        help="for a run: the system whose runs to look in (default: the bundled example)",
+    )
+    c.add_argument(
+        "--runs",
+        metavar="DIR",
+        help="for a run: the run store to look in (default: ./runs/<system id>)",
+    )
+    c.add_argument("--no-pdf", dest="pdf", action="store_false", help="report: write the HTML only")
     return p
 
 
@@ -135,7 +162,10 @@ def _out_arg(c: argparse.ArgumentParser) -> None:
 
 def _library_arg(c: argparse.ArgumentParser) -> None:
     c.add_argument(
-        "--library", action="append", default=[], metavar="DIR",
+        "--library",
+        action="append",
+        default=[],
+        metavar="DIR",
         help="an extra threat-library directory (repeatable)",
     )
 
@@ -159,17 +189,26 @@ def cmd_check(args) -> int:
     model, _ = load(args)
     s = summary(model)
     print(f"{system_path(args)}: ok — {s['system']}")
-    print(f"  assets: {sum(s['assets'].values())} ({', '.join(f'{k} {v}' for k, v in s['assets'].items())})")
-    print(f"  flows: {s['flows']}  controls: {s['controls']}  attestations: {s['attestations']}  "
-          f"decisions: {s['decisions']}")
+    print(
+        f"  assets: {sum(s['assets'].values())} ({', '.join(f'{k} {v}' for k, v in s['assets'].items())})"
+    )
+    print(
+        f"  flows: {s['flows']}  controls: {s['controls']}  attestations: {s['attestations']}  "
+        f"decisions: {s['decisions']}"
+    )
     return 0
 
 
 def cmd_lab(args) -> int:
     from .lab import run_lab
 
-    return run_lab(args.system, port=args.port, open_browser=not args.no_browser, out=args.out,
-                   library_dirs=args.library)
+    return run_lab(
+        args.system,
+        port=args.port,
+        open_browser=not args.no_browser,
+        out=args.out,
+        library_dirs=args.library,
+    )
 
 
 def cmd_schema(args) -> int:
@@ -185,8 +224,13 @@ def cmd_init(args) -> int:
 
     available = starters()
     if args.template not in available:
-        raise fail("--template", None, "", f"unknown template '{args.template}'"
-                   f"{did_you_mean(args.template, available)}; available: {', '.join(sorted(available))}")
+        raise fail(
+            "--template",
+            None,
+            "",
+            f"unknown template '{args.template}'"
+            f"{did_you_mean(args.template, available)}; available: {', '.join(sorted(available))}",
+        )
     target = Path(args.path or f"{args.template}.yaml")
     if target.exists() and not args.force:
         raise fail(str(target), None, "", "file exists; pass --force to overwrite it")
@@ -203,12 +247,19 @@ def cmd_threats(args) -> int:
     reg = result.register
     shown = reg if args.all else reg.head(25)
     print(f"{model.system.name}: {len(reg)} findings, risk appetite {model.system.risk_appetite}")
-    print(table(shown, ["residual_band", "residual_score", "inherent_score", "finding_id", "treatment"],
-                ["residual", "score", "inherent", "finding", "treatment"]))
+    print(
+        table(
+            shown,
+            ["residual_band", "residual_score", "inherent_score", "finding_id", "treatment"],
+            ["residual", "score", "inherent", "finding", "treatment"],
+        )
+    )
     if len(shown) < len(reg):
         print(f"... {len(reg) - len(shown)} more (--all)")
     for d in result.assessment.stale_decisions:
-        print(f"note: decision for '{d.finding}' matches no finding raised now; review or remove it")
+        print(
+            f"note: decision for '{d.finding}' matches no finding raised now; review or remove it"
+        )
     for fid in result.assessment.overdue_reviews:
         print(f"note: accepted risk '{fid}' is past its review date")
     actions = int((reg["treatment"] == "action required").sum()) if len(reg) else 0
@@ -224,27 +275,44 @@ def cmd_comply(args) -> int:
     model, library = load(args)
     roles = list(model.system.roles)
     if args.role and args.role not in roles:
-        raise fail("--role", None, "", f"'{args.role}' is not a role this system holds"
-                   f"{did_you_mean(args.role, roles)}; roles held: {', '.join(roles)}")
+        raise fail(
+            "--role",
+            None,
+            "",
+            f"'{args.role}' is not a role this system holds"
+            f"{did_you_mean(args.role, roles)}; roles held: {', '.join(roles)}",
+        )
     facts = _run_facts(args, model)
     df = assess(analyse_model(model, library), facts)
     if args.role:
         df = df[df["role"] == args.role].reset_index(drop=True)
     written = write_csv(df, args.csv) if args.csv else None
     last = facts.last_run_time if facts else None
-    print(f"{model.system.name}: {df['provision'].nunique()} provisions × "
-          f"{df['role'].nunique()} role(s); run history: {f'last run {last:%Y-%m-%d}' if last else 'none'}")
+    print(
+        f"{model.system.name}: {df['provision'].nunique()} provisions × "
+        f"{df['role'].nunique()} role(s); run history: {f'last run {last:%Y-%m-%d}' if last else 'none'}"
+    )
     s = summary(df).assign(principle=lambda d: "P" + d["principle"].astype(str))
     counts = ["met", "partial", "not met", "not applicable", "not assessed"]
-    print(table(s, ["principle", "role", *counts],
-                ["principle", "role", "met", "partial", "not met", "n.a.", "not assessed"]))
+    print(
+        table(
+            s,
+            ["principle", "role", *counts],
+            ["principle", "role", "met", "partial", "not met", "n.a.", "not assessed"],
+        )
+    )
     totals = df["status"].value_counts()
     print("total: " + ", ".join(f"{k} {totals.get(k, 0)}" for k in counts))
     g = gaps(df)
     print(f"\ngaps ({len(g)}), shall before should, in lifecycle order:")
     if len(g):
-        print(table(g, ["provision", "role", "modal", "status", "reason"],
-                    ["provision", "role", "modal", "status", "reason"]))
+        print(
+            table(
+                g,
+                ["provision", "role", "modal", "status", "reason"],
+                ["provision", "role", "modal", "status", "reason"],
+            )
+        )
     if written:
         print(f"wrote {written} ({len(df)} rows)")
     return 0
@@ -283,9 +351,16 @@ def _store(args, system_arg: str = "system"):
 def cmd_run(args) -> int:
     from .runner import progress_printer, run
 
-    result = run(system_path(args), out=args.out, jobs=args.jobs, force=args.force,
-                 library_dirs=args.library, notebook_dirs=args.notebooks,
-                 progress=progress_printer(), timeout=args.timeout)
+    result = run(
+        system_path(args),
+        out=args.out,
+        jobs=args.jobs,
+        force=args.force,
+        library_dirs=args.library,
+        notebook_dirs=args.notebooks,
+        progress=progress_printer(),
+        timeout=args.timeout,
+    )
     if result.status == "up to date":
         print(f"up to date: nothing changed since run {result.run_dir.name}; no notebook executed")
         return 0
@@ -294,8 +369,10 @@ def cmd_run(args) -> int:
     if result.status == "failed":
         for f in result.failures:
             print(f"error: notebook {f.name} failed at {f.error}", file=sys.stderr)
-        print(f"run failed; the executed notebooks are in {result.run_dir}; latest is unchanged",
-              file=sys.stderr)
+        print(
+            f"run failed; the executed notebooks are in {result.run_dir}; latest is unchanged",
+            file=sys.stderr,
+        )
         return 1
     print(f"published {result.run_dir} (ran {len(result.ran)}, reused {len(result.skipped)})")
     return 0
@@ -311,10 +388,14 @@ def cmd_runs(args) -> int:
     for r in runs:
         m = json.loads((r / "manifest.json").read_text())
         findings = json.loads((r / "findings.json").read_text())
-        actions = sum(1 for f in findings.values() if f["treatment"] in ("action required", "review overdue"))
+        actions = sum(
+            1 for f in findings.values() if f["treatment"] in ("action required", "review overdue")
+        )
         mark = "*" if latest and r.name == latest.name else " "
-        print(f"{mark} {r.name}  config {m['config_sha256'][:12]}  ran {len(m['notebooks_run'])}"
-              f"  reused {len(m['notebooks_skipped'])}  findings {len(findings)}  open actions {actions}")
+        print(
+            f"{mark} {r.name}  config {m['config_sha256'][:12]}  ran {len(m['notebooks_run'])}"
+            f"  reused {len(m['notebooks_skipped'])}  findings {len(findings)}  open actions {actions}"
+        )
     return 0
 
 
@@ -344,8 +425,10 @@ def cmd_audit(args) -> int:
     store = _store(args)
     if args.action == "show":
         for e in audit.read(store.audit_path):
-            print(f"{e['seq']:>4}  {e['time']}  {e['user']}  {e['event']}  {e.get('status', '')}"
-                  f"  {e.get('run', '')}  {'; '.join(e.get('changes', [])[:3])}")
+            print(
+                f"{e['seq']:>4}  {e['time']}  {e['user']}  {e['event']}  {e.get('status', '')}"
+                f"  {e.get('run', '')}  {'; '.join(e.get('changes', [])[:3])}"
+            )
         return 0
     breaks = audit.verify(store.audit_path, store.anchors())
     if breaks:
@@ -403,8 +486,12 @@ def cmd_hash(args) -> int:
     print(f"recorded in {sidecar}")
     # --update accepts a change against the record; a hash written in the system file stays
     # the expected value until someone edits the file.
-    problems = [c for c in checks if c.finding_id and not (
-        args.update and c.status == "changed" and c.expected_from == "record")]
+    problems = [
+        c
+        for c in checks
+        if c.finding_id
+        and not (args.update and c.status == "changed" and c.expected_from == "record")
+    ]
     for c in problems:
         hint = "; update sha256 in the system file" if c.expected_from == "system file" else ""
         print(f"finding: {c.finding_id}{hint}")
@@ -433,8 +520,12 @@ def export_timestamp(args):
         try:
             stamp = dt.datetime.fromisoformat(args.timestamp)
         except ValueError:
-            raise fail("--timestamp", None, "", f"'{args.timestamp}' is not an ISO-8601 time, "
-                       "e.g. 2026-01-31T09:00:00+00:00") from None
+            raise fail(
+                "--timestamp",
+                None,
+                "",
+                f"'{args.timestamp}' is not an ISO-8601 time, e.g. 2026-01-31T09:00:00+00:00",
+            ) from None
         return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     return dt.datetime.fromtimestamp(int(epoch), dt.UTC) if epoch and epoch.isdigit() else None
@@ -446,8 +537,12 @@ def _export_bom(args, model, library) -> Path:
     from .hashes import read_record
 
     target = Path(args.out or f"{system_path(args).stem}.bom.json")
-    return write_bom(build(model), target, hashes=read_record(system_path(args)),
-                     timestamp=export_timestamp(args))
+    return write_bom(
+        build(model),
+        target,
+        hashes=read_record(system_path(args)),
+        timestamp=export_timestamp(args),
+    )
 
 
 def _export_graphml(args, model, library) -> Path:
