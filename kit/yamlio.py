@@ -102,6 +102,10 @@ def parse(text: str, file: str = "<string>") -> Document:
         what = f"{exc.reason} (character #x{exc.character:04x})"
         raise fail(file, line, "", f"YAML error: {what}") from None
     except yaml.MarkedYAMLError as exc:
+        if "maximum nesting depth" in str(exc.problem) and Loader is not yaml.SafeLoader:
+            # newer libyaml stops deep nesting before we see an event; the pure-Python parser
+            # (iterative too) lets our own bound report it with its path
+            _Builder(Document(file, None)).run(yaml.parse(text, Loader=yaml.SafeLoader))
         mark = exc.problem_mark or exc.context_mark
         if exc.context_mark and "end of stream" in str(exc.problem):
             mark = exc.context_mark  # where the unclosed quote or bracket began, not the file's end
