@@ -454,8 +454,6 @@ def test_support_assistant_analyses(example_graphs):
 
 
 def test_ops_agent_analyses(example_graphs):
-    if "ops-agent" not in example_graphs:
-        pytest.skip("ops-agent example not bundled yet")
     found = graphs.analyses(example_graphs["ops-agent"])
     assert "ops-agent" in found["single_points_of_failure"]
     assert "ops-agent" in found["permission_excess"]
