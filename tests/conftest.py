@@ -32,6 +32,33 @@ flows:
 """
 
 
+@pytest.fixture(scope="session")
+def built_wheel(tmp_path_factory) -> Path:
+    """The saikit wheel built from this checkout (once per test session)."""
+    import subprocess
+    import sys
+
+    wheels = tmp_path_factory.mktemp("wheels")
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(wheels),
+            str(root),
+        ],
+        check=True,
+    )
+    [wheel] = wheels.glob("saikit-*.whl")
+    return wheel
+
+
 @pytest.fixture
 def write(tmp_path: Path):
     """Write a file under tmp_path (text is dedented) and return its path."""

@@ -350,25 +350,9 @@ def test_resolve_run_accepts_a_run_folder(example):
 # ---------------------------------------------------------------- plain nbconvert
 
 
-def test_plain_jupyter_nbconvert_finds_the_installed_template(example, tmp_path):
+def test_plain_jupyter_nbconvert_finds_the_installed_template(example, tmp_path, built_wheel):
     """The wheel installs the template where Jupyter looks; nbconvert then finds it by name."""
-    wheels = tmp_path / "wheels"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            "-w",
-            str(wheels),
-            str(ROOT),
-        ],
-        check=True,
-    )
-    [wheel] = wheels.glob("saikit-*.whl")
+    wheel = built_wheel
     prefix = "saikit-0.1.0.data/data/share/jupyter/"
     data = tmp_path / "share" / "jupyter"
     with zipfile.ZipFile(wheel) as z:

@@ -10,24 +10,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_wheel_installs_into_a_fresh_venv_and_checks_the_bundled_default(tmp_path):
-    wheels = tmp_path / "wheels"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            "-w",
-            str(wheels),
-            str(ROOT),
-        ],
-        check=True,
-    )
-    [wheel] = wheels.glob("saikit-*.whl")
+def test_wheel_installs_into_a_fresh_venv_and_checks_the_bundled_default(tmp_path, built_wheel):
+    wheel = built_wheel
     names = zipfile.ZipFile(wheel).namelist()
     for expected in (
         "kit/examples/support-assistant.yaml",
