@@ -92,6 +92,10 @@ def assess(
     decisions = {d.finding: d for d in model.decisions}
     appetite = SEVERITY[model.system.risk_appetite]
     findings: list[Finding] = []
+    on: dict[str, dict[str, set[str]]] = {}  # control → status → assets it is applied to
+    for asset, controls in applied.items():
+        for control, status in controls.items():
+            on.setdefault(control, {"implemented": set(), "planned": set()})[status].add(asset)
     for m in matches:
         t = m.threat
         lk = _clamp(t.likelihood + sum(f.likelihood for f in m.factors))
@@ -100,12 +104,12 @@ def assess(
         implemented, planned, missing = [], [], []
         dl = di = 0
         for mit in t.controls:
-            statuses = {applied.get(a, {}).get(mit.control) for a in related}
-            if "implemented" in statuses:
+            where = on.get(mit.control)
+            if where and not where["implemented"].isdisjoint(related):
                 implemented.append(mit.control)
                 dl += mit.likelihood
                 di += mit.impact
-            elif "planned" in statuses:
+            elif where and not where["planned"].isdisjoint(related):
                 planned.append(mit.control)
             else:
                 missing.append(mit.control)
