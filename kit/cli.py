@@ -407,7 +407,7 @@ def cmd_diff(args) -> int:
     from .history import diff_runs, render_diff
 
     store = _store(args, "system")
-    b = store.resolve(args.b, -1) if args.b else store.resolve(None, -1)
+    b = store.resolve(args.b, -1)
     a = store.resolve(args.a, -2) if args.a else _before(store, b)
     print(render_diff(diff_runs(a, b)))
     return 0

@@ -263,19 +263,6 @@ def reach_any(
     return Reach(first, via)
 
 
-def walk_to(
-    graph: AssetGraph,
-    targets: Iterable[str],
-    *,
-    direction: str,
-    kinds: Iterable[str] | None = None,
-    depth: int = 1,
-) -> dict[str, tuple[str, Path]]:
-    """{asset: (target reached, path of edges from the asset to it)}: `reach` with its paths."""
-    r = reach(graph, targets, direction=direction, kinds=kinds, depth=depth)
-    return {asset: r.path(asset) for asset in r.first}
-
-
 def reachable(graph: AssetGraph, start: str, *, direction: str, kinds=None) -> set[str]:
     """Every asset reached from `start` following flows `direction` ("downstream"/"upstream").
 

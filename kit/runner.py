@@ -149,7 +149,7 @@ class Store:
     def resolve(self, name: str | None, default_index: int) -> Path:
         """A run by id, id prefix, or 'latest'; None picks runs()[default_index]."""
         runs = self.runs()
-        if name in (None, "latest") and name == "latest":
+        if name == "latest":
             found = self.latest()
             if found:
                 return found
@@ -369,6 +369,7 @@ def collect(staging: Path, model, library, facts=None) -> dict[str, str]:
     """Write the run's tables (register, findings, provisions, config) into `staging`; return their names."""
     from .analysis import analyse_model
     from .inputs import canonical_config
+    from .risk import band
 
     analysis = analyse_model(model, library)
     reg = analysis.register
@@ -376,7 +377,7 @@ def collect(staging: Path, model, library, facts=None) -> dict[str, str]:
     findings = {
         f.id: {
             "residual_score": f.residual_score,
-            "residual_band": reg_band(f.residual_score),
+            "residual_band": band(f.residual_score),
             "inherent_score": f.score,
             "treatment": f.treatment,
             "threat": f.match.threat.name,
@@ -397,12 +398,6 @@ def collect(staging: Path, model, library, facts=None) -> dict[str, str]:
         {f"{r.provision}/{r.role}": r.status for r in table.itertuples()},
     )
     return written + ["provisions.csv", "provisions.json"]
-
-
-def reg_band(score: int) -> str:
-    from .risk import band
-
-    return band(score)
 
 
 def _write_json(path: Path, data) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from .analysis import Analysis, analyse_model
-from .catalogue import DEFAULT_EDITION, load_catalogue
+from .catalogue import load_catalogue
 from .inputs import config_sha256, load_checked
 
 
@@ -362,9 +362,6 @@ def compliance_gaps(wb: Workbook) -> pd.DataFrame:
     from .compliance import gaps
 
     return gaps(wb.provisions)
-
-
-EDITION = DEFAULT_EDITION
 
 
 # ---------------------------------------------------------------- lifecycle (principles 10-13)

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, model_validator
 
-from ..model import FLOW_KINDS, Asset, Flow
+from ..model import FLOW_KINDS, Asset
 
 ASSET_ATTRIBUTES: dict[str, Any] = {
     name: info for name, info in Asset.model_fields.items() if name != "id"
@@ -241,7 +241,4 @@ def _allowed_values(attribute: str) -> list | None:
     return found or None
 
 
-from pydantic import TypeAdapter  # noqa: E402
-
 _ADAPTER: TypeAdapter = TypeAdapter(Condition)
-_ = Flow  # flow attributes mirror kit.model.Flow

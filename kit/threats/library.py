@@ -109,10 +109,6 @@ class Library:
     sources: dict[str, str] = field(default_factory=dict)  # "threat:<id>" / "control:<id>" → file
     directories: list[str] = field(default_factory=list)
 
-    def files(self) -> list[Path]:
-        """Every file the library was read from (for fingerprints)."""
-        return sorted({Path(p) for p in self.sources.values()})
-
 
 def shipped_directory() -> Path:
     """The threat library that ships inside the package."""
@@ -278,10 +274,7 @@ def strip_tags(loc: tuple) -> tuple:
     expect_tag = False
     for part in loc:
         if expect_tag and part in CONDITION_KEYS:
-            expect_tag = False
-            if part == "attribute":
-                continue
-            # the tag equals the model's single field name; keep one copy
+            expect_tag = False  # the tag names the condition's kind; the path already shows it
             continue
         expect_tag = False
         out.append(part)
