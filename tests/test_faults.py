@@ -71,7 +71,7 @@ def _notebook(path: Path, trial: int) -> None:
 class Launched:
     """A `saikit run` in its own process group, its output read as it comes."""
 
-    def __init__(self, system: Path, store: Path, notebooks: Path, **popen):
+    def __init__(self, system: Path, store: Path, notebooks: Path, *extra: str, **popen):
         args = [
             sys.executable,
             "-m",
@@ -84,6 +84,7 @@ class Launched:
             str(notebooks),
             "--jobs",
             "2",
+            *extra,
         ]
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
@@ -130,8 +131,10 @@ class Launched:
         self.wait()
 
 
-def _run(system: Path, store: Path, notebooks: Path, **popen) -> subprocess.CompletedProcess:
-    return Launched(system, store, notebooks, **popen).wait(timeout=600)
+def _run(
+    system: Path, store: Path, notebooks: Path, *extra: str, **popen
+) -> subprocess.CompletedProcess:
+    return Launched(system, store, notebooks, *extra, **popen).wait(timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -544,20 +547,7 @@ def test_a_cell_past_its_time_limit_fails_the_run_and_keeps_latest(workspace, tm
     nb = nbformat.read(mine / "90-trial.ipynb", as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell("import time\ntime.sleep(60)"))
     nbformat.write(nb, mine / "90-trial.ipynb")
-    args = [
-        sys.executable,
-        "-m",
-        "kit",
-        "run",
-        str(system),
-        "--out",
-        str(store.root),
-        "--notebooks",
-        str(mine),
-        "--timeout",
-        "2",
-    ]
-    done = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    done = _run(system, store.root, mine, "--timeout", "2")
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     assert "90-trial" in done.stderr and "timed out" in done.stderr.lower(), done.stderr
