@@ -451,17 +451,11 @@ def config_changes(old: dict | None, new: dict) -> list[str]:
 
 
 def _keyed(items: list[dict], key: str | None) -> dict[str, dict]:
-    if key:
-        return {str(i[key]): i for i in items}
-    out = {}
-    for i in items:
-        label = _label(i)
-        out[label] = i
-    return out
+    return {str(i[key]) if key else _label(i): i for i in items}
 
 
 def _label(item: dict) -> str:
-    if "from" in item:
+    if "from" in item:  # the same form as kit.model.Flow.id
         return f"{item['from']}-{item['kind']}->{item['to']}"
     if "control" in item:
         return f"{item['control']} on {','.join(item['assets'])}"
