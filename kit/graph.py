@@ -23,8 +23,9 @@ from functools import cached_property
 from typing import NamedTuple
 
 import networkx as nx
+import numpy as np
 
-from .model import Flow, SystemModel
+from .model import FLOW_KINDS, Flow, SystemModel
 
 
 def _gc_paused(fn):
@@ -85,30 +86,41 @@ class AssetGraph:
         g.add_edges_from((e.source, e.target, e.flow.id, {"kind": e.kind}) for e in self.edges())
         return g
 
-    def adjacency(self, kinds: Iterable[str] | None = None) -> list[tuple[dict, dict]]:
-        """[(out_edges, in_edges)], one pair per flow kind asked for (one pair for all kinds)."""
-        if not kinds:
-            return [(self.out_edges, self.in_edges)]
-        return [self._by_kind[k] for k in set(kinds) if k in self._by_kind]
+    @cached_property
+    def numbers(self) -> dict[str, int]:
+        """{asset ID: its number}, assets numbered 0..n-1 in model order."""
+        return {a: i for i, a in enumerate(self.out_edges)}
 
     @cached_property
-    def _by_kind(self) -> dict[str, tuple[dict, dict]]:
-        out: dict[str, tuple[dict, dict]] = {}
-        for edges in self.out_edges.values():
-            for e in edges:
-                pair = out.get(e.kind)
-                if pair is None:
-                    pair = out[e.kind] = ({}, {})
-                pair[0].setdefault(e.source, []).append(e)
-                pair[1].setdefault(e.target, []).append(e)
-        return out
+    @_gc_paused
+    def table(self) -> EdgeTable:
+        """Every edge numbered, with its ends and kind as numpy columns over asset numbers."""
+        edges = list(self.edges())
+        pos, m = self.numbers, len(edges)
+        code = {k: i for i, k in enumerate(FLOW_KINDS)}
+        return EdgeTable(
+            edges,
+            np.fromiter((pos[e.source] for e in edges), np.int64, m),
+            np.fromiter((pos[e.target] for e in edges), np.int64, m),
+            np.fromiter((code[e.kind] for e in edges), np.int64, m),
+        )
+
+    def steps(self, direction: str) -> Steps:
+        """The edges a walk `direction` follows, grouped by the node it steps from (cached)."""
+        found = self._steps.get(direction)
+        if found is None:
+            found = self._steps[direction] = _steps(self.table, len(self.numbers), direction)
+        return found
+
+    @cached_property
+    def _steps(self) -> dict[str, Steps]:
+        return {}
 
     @cached_property
     @_gc_paused
     def indexed(self) -> Indexed:
         """The graph as integer adjacency lists, for whole-graph analyses."""
-        ids = list(self.out_edges)
-        pos = {a: i for i, a in enumerate(ids)}
+        ids, pos = list(self.out_edges), self.numbers
         succ = [[pos[e.target] for e in self.out_edges[a]] for a in ids]
         pred = [[pos[e.source] for e in self.in_edges[a]] for a in ids]
         return Indexed(ids, pos, succ, pred)
@@ -156,111 +168,134 @@ def build(model: SystemModel) -> AssetGraph:
 Path = tuple[Edge, ...]
 
 
-class Reach(NamedTuple):
-    """The result of one multi-source walk: who reaches a target, and by which edges."""
+class EdgeTable(NamedTuple):
+    """The edges numbered 0..m-1; `source`, `target` (asset numbers) and `kind` (index into
+    FLOW_KINDS) are numpy columns, so a walk can filter and step over all edges at once."""
 
-    first: dict[str, str]  # asset → the nearest other target it reaches
-    via: dict[tuple[str, str], Edge]  # (asset, target) → first edge of its way to that target
+    edges: list[Edge]
+    source: np.ndarray
+    target: np.ndarray
+    kind: np.ndarray
 
-    def path(self, asset: str) -> tuple[str, Path]:
-        """(target reached, edges from `asset` to it) for an asset in `first`."""
-        target, node, out = self.first[asset], asset, []
+
+class Steps(NamedTuple):
+    """Edges grouped by the node a walk steps from (CSR): those of node i are the slice
+    indptr[i]:indptr[i+1] of `to` (the node stepped to) and `edge` (the edge's number)."""
+
+    indptr: np.ndarray
+    to: np.ndarray
+    edge: np.ndarray
+
+
+def _steps(table: EdgeTable, n: int, direction: str) -> Steps:
+    # A walk searches backward from its targets: "downstream" (an asset reaches a target by
+    # following flows forward) steps from an edge's target to its source.
+    loop = table.source == table.target
+    number = np.flatnonzero(~loop)
+    source, target = table.source[number], table.target[number]
+    at, to, edge = {
+        "downstream": (target, source, number),
+        "upstream": (source, target, number),
+        "neighbour": (
+            np.concatenate([target, source]),
+            np.concatenate([source, target]),
+            np.concatenate([number, number]),
+        ),
+    }[direction]
+    order = np.argsort(at, kind="stable")
+    indptr = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(at, minlength=n), out=indptr[1:])
+    return Steps(indptr, to[order], edge[order])
+
+
+class Reach:
+    """The result of one multi-source walk, over asset numbers.
+
+    `first[i]` is the nearest target other than i that asset i reaches (-1: none); `path(i)`
+    gives the edges of that way. Each asset keeps up to two distinct targets (`labels`), with the
+    edge it left by toward each and the next asset on the way.
+    """
+
+    __slots__ = ("first", "labels", "via_edge", "via_next", "_lists")
+
+    def __init__(self, targets: np.ndarray, labels, via_edge, via_next):
+        self.first = np.where(targets, labels[:, 1], labels[:, 0])
+        self.labels, self.via_edge, self.via_next = labels, via_edge, via_next
+        self._lists = None
+
+    def path(self, asset: int) -> tuple[int, list[int]]:
+        """(target reached, edge numbers from `asset` to it) for an asset with first >= 0."""
+        if self._lists is None:  # Python lists: fast to index one item at a time
+            self._lists = (self.labels.tolist(), self.via_edge.tolist(), self.via_next.tolist())
+        labels, via_edge, via_next = self._lists
+        target, node, out = int(self.first[asset]), asset, []
         while node != target:
-            edge = self.via[(node, target)]
-            out.append(edge)
-            node = edge.target if edge.source == node else edge.source
-        return target, tuple(out)
+            slot = 0 if labels[node][0] == target else 1
+            out.append(via_edge[node][slot])
+            node = via_next[node][slot]
+        return target, out
 
 
 def reach(
     graph: AssetGraph,
-    targets: Iterable[str],
+    targets: np.ndarray,
     *,
     direction: str,
-    kinds: Iterable[str] | None = None,
     depth: int = 1,
-    flows: frozenset[int] | None = None,
+    allowed: np.ndarray | None = None,
 ) -> Reach:
     """Every asset from which some target is reached within `depth` steps, and how.
 
-    `direction` is "downstream" (follow flows forward to a target), "upstream" (follow them
-    backward) or "neighbour" (either way); `kinds` limits the flow kinds followed; `flows`, when
-    given, is the set of ``id(flow)`` that may be followed. One multi-source search from all the
-    targets at once, walking edges backward from them; each asset keeps its two nearest distinct
-    targets, so a target that is itself a start still finds the nearest *other* one. The cost is
-    about 2 × (assets + flows of those kinds), whatever the number of targets.
+    `targets` is a boolean mask over asset numbers. `direction` is "downstream" (follow flows
+    forward to a target), "upstream" (follow them backward) or "neighbour" (either way);
+    `allowed`, a boolean mask over edge numbers, limits the edges followed. One multi-source
+    breadth-first search from all the targets at once, walking edges backward from them, each
+    level a handful of numpy operations over the edges it touches. Each asset keeps its two
+    nearest distinct targets, so a target that is itself a start still finds the nearest *other*
+    one; ties go to the first edge in file order. With every asset a target, depth 1 is enough
+    (anything further is reached through a neighbour that is itself a target).
     """
-    steps = []
-    for out_edges, in_edges in graph.adjacency(kinds):
-        if direction in ("downstream", "neighbour"):
-            steps.append((in_edges, True))  # edges into the node: step to their source
-        if direction in ("upstream", "neighbour"):
-            steps.append((out_edges, False))
-    first: dict[str, str] = {}
-    via: dict[tuple[str, str], Edge] = {}
-    witnesses: dict[str, set[str]] = {}
-    frontier = []
-    for t in targets:
-        witnesses[t] = {t}
-        frontier.append((t, t))
-    seen_of = witnesses.get
+    n = len(targets)
+    steps = graph.steps(direction)
+    labels = np.full((n, 2), -1, np.int64)
+    via_edge = np.full((n, 2), -1, np.int64)
+    via_next = np.full((n, 2), -1, np.int64)
+    count = np.zeros(n, np.int64)
+    nodes = np.flatnonzero(targets)
+    carried = nodes  # the target each frontier entry carries
+    labels[nodes, 0] = nodes
+    count[nodes] = 1
     for _ in range(depth):
-        next_frontier: list[tuple[str, str]] = []
-        queue = next_frontier.append
-        for node, target in frontier:
-            for edges_at, to_source in steps:
-                for edge in edges_at.get(node, ()):
-                    if flows is not None and id(edge.flow) not in flows:
-                        continue
-                    other = edge[0] if to_source else edge[1]
-                    if other == node:
-                        continue
-                    seen = seen_of(other)
-                    if seen is None:
-                        witnesses[other] = {target}
-                    elif target in seen or len(seen) >= 2:
-                        continue
-                    else:
-                        seen.add(target)
-                    via[other, target] = edge
-                    if other != target and other not in first:
-                        first[other] = target
-                    queue((other, target))
-        if not next_frontier:
+        starts = steps.indptr[nodes]
+        lens = steps.indptr[nodes + 1] - starts
+        entry = np.repeat(np.arange(len(nodes)), lens)
+        at = np.arange(len(entry)) + np.repeat(starts - np.cumsum(lens) + lens, lens)
+        if allowed is not None:
+            keep = allowed[steps.edge[at]]
+            at, entry = at[keep], entry[keep]
+        other, label = steps.to[at], carried[entry]
+        fresh = (count[other] < 2) & (labels[other, 0] != label)  # slot 1 is empty then
+        at, entry, other, label = at[fresh], entry[fresh], other[fresh], label[fresh]
+        if not len(other):
             break
-        frontier = next_frontier
-    return Reach(first, via)
-
-
-def reach_any(
-    graph: AssetGraph,
-    *,
-    direction: str,
-    kinds: Iterable[str] | None = None,
-    flows: frozenset[int] | None = None,
-) -> Reach:
-    """`reach` with every asset a target: an asset qualifies by having one such flow at all.
-
-    (Anything further away is reached through a neighbour that is itself a target.)
-    One pass over the flows of the given kinds.
-    """
-    first: dict[str, str] = {}
-    via: dict[tuple[str, str], Edge] = {}
-    for out_edges, _ in graph.adjacency(kinds):
-        for edges in out_edges.values():
-            for edge in edges:
-                if edge.source == edge.target or flows is not None and id(edge.flow) not in flows:
-                    continue
-                pairs = []
-                if direction in ("downstream", "neighbour"):
-                    pairs.append((edge.source, edge.target))
-                if direction in ("upstream", "neighbour"):
-                    pairs.append((edge.target, edge.source))
-                for start, end in pairs:
-                    if start not in first:
-                        first[start] = end
-                        via[start, end] = edge
-    return Reach(first, via)
+        # Each asset takes its first new target, and a second distinct one if it had none yet.
+        index = np.arange(len(other))
+        first_at = np.full(n, len(other), np.int64)
+        np.minimum.at(first_at, other, index)
+        is_first = first_at[other] == index
+        rest = ~is_first & (label != label[first_at[other]]) & (count[other] == 0)
+        second_at = np.full(n, len(other), np.int64)
+        np.minimum.at(second_at, other[rest], index[rest])
+        is_second = rest & (second_at[other] == index)
+        take = is_first | is_second
+        slot = np.where(is_first, count[other], 1)[take]
+        other, label, at, entry = other[take], label[take], at[take], entry[take]
+        labels[other, slot] = label
+        via_edge[other, slot] = steps.edge[at]
+        via_next[other, slot] = nodes[entry]
+        count += np.bincount(other, minlength=n)
+        nodes, carried = other, label
+    return Reach(targets, labels, via_edge, via_next)
 
 
 def reachable(graph: AssetGraph, start: str, *, direction: str, kinds=None) -> set[str]:

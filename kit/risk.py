@@ -100,16 +100,21 @@ def assess(
         t = m.threat
         lk = _clamp(t.likelihood + sum(f.likelihood for f in m.factors))
         im = _clamp(t.impact + sum(f.impact for f in m.factors))
-        related = m.related_assets
+        related = None  # the assets the evidence names, worked out only if a control needs them
         implemented, planned, missing = [], [], []
         dl = di = 0
         for mit in t.controls:
             where = on.get(mit.control)
-            if where and not where["implemented"].isdisjoint(related):
+            if where is None:
+                missing.append(mit.control)
+                continue
+            if related is None:
+                related = m.related_assets
+            if not where["implemented"].isdisjoint(related):
                 implemented.append(mit.control)
                 dl += mit.likelihood
                 di += mit.impact
-            elif where and not where["planned"].isdisjoint(related):
+            elif not where["planned"].isdisjoint(related):
                 planned.append(mit.control)
             else:
                 missing.append(mit.control)

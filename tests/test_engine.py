@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import textwrap
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kit.analysis import analyse_model
 from kit.errors import InputError
+from kit.graph import AssetGraph, Edge, reach
 from kit.model import SystemModel
 from kit.threats.library import load_library
 
@@ -268,3 +273,78 @@ def test_equals_on_a_list_attribute_is_refused_at_load(tmp_path):
     with pytest.raises(InputError) as exc:
         library(tmp_path, {"bad": ("model", "when: {attribute: outputs, in: [score]}")})
     assert "when.in" in str(exc.value) and "'contains'" in str(exc.value)
+
+
+# --- The walk against a brute-force oracle -----------------------------------------------------
+
+
+def _oracle_distance(edges, n, start, targets, direction, allowed):
+    """Breadth-first distance from `start` to the nearest target other than itself (None)."""
+    step: dict[int, list[int]] = {}
+    for number, (s, t, _) in enumerate(edges):
+        if s == t or not allowed[number]:
+            continue
+        if direction in ("downstream", "neighbour"):
+            step.setdefault(s, []).append(t)
+        if direction in ("upstream", "neighbour"):
+            step.setdefault(t, []).append(s)
+    seen, frontier = {start}, [start]
+    for dist in range(1, n + 1):
+        frontier = [
+            w for v in frontier for w in step.get(v, ()) if w not in seen and not seen.add(w)
+        ]
+        if any(targets[w] for w in frontier if w != start):
+            return dist
+        if not frontier:
+            return None
+    return None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    n=st.integers(1, 9),
+    data=st.data(),
+    direction=st.sampled_from(["downstream", "upstream", "neighbour"]),
+    depth=st.integers(1, 4),
+)
+def test_reach_agrees_with_a_brute_force_search(n, data, direction, depth):
+    """Who qualifies, which target each finds (the nearest other one) and the path to it."""
+    kinds = ["trains", "serves"]
+    edges = data.draw(
+        st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1), st.sampled_from(kinds)))
+    )
+    targets = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)), bool)
+    allowed = np.array(
+        data.draw(st.lists(st.booleans(), min_size=len(edges), max_size=len(edges))), bool
+    )
+    ids = [f"a{i}" for i in range(n)]
+    out_edges = {a: [] for a in ids}
+    in_edges = {a: [] for a in ids}
+    for number, (s, t, kind) in enumerate(edges):
+        e = Edge(ids[s], ids[t], kind, SimpleNamespace(id=f"f{number}"))
+        out_edges[e.source].append(e)
+        in_edges[e.target].append(e)
+    graph = AssetGraph(None, out_edges, in_edges)
+    table = graph.table
+    order = {id(e): i for i, e in enumerate(table.edges)}  # the table numbers edges by source
+    allowed_by_table = np.array([allowed[int(e.flow.id[1:])] for e in table.edges], bool)
+
+    found = reach(graph, targets, direction=direction, depth=depth, allowed=allowed_by_table)
+
+    for a in range(n):
+        dist = _oracle_distance(edges, n, a, targets, direction, allowed)
+        expect = dist is not None and dist <= depth
+        assert (found.first[a] >= 0) == expect, (a, dist)
+        if not expect:
+            continue
+        target, path = found.path(a)
+        assert target != a and targets[target] and len(path) == dist
+        node = ids[a]
+        for number in path:
+            e = table.edges[number]
+            assert allowed_by_table[order[id(e)]]
+            forward = e.source == node and direction in ("downstream", "neighbour")
+            backward = e.target == node and direction in ("upstream", "neighbour")
+            assert forward or backward
+            node = e.target if forward else e.source
+        assert node == ids[target]

@@ -1,10 +1,11 @@
 """The threat engine: evaluates every threat's `when` set-at-a-time over the asset graph.
 
-Each condition becomes the set of asset IDs that satisfy it, computed once for all assets:
-attribute tests scan one column, graph tests are one multi-source search, and all / any / not
-are set algebra. Identical sub-conditions are computed once per evaluation. Why a condition
-holds is worked out afterwards, only for the assets that become findings, from the sets and
-walks already computed. Cost ≈ rules × (assets + flows).
+Each condition becomes a boolean mask over the assets (numbered in model order), computed once
+for all of them: attribute tests scan one column, graph tests are one multi-source search over
+the edge table (kit.graph.reach), and all / any / not are mask algebra. Identical sub-conditions
+are computed once per evaluation. Why a condition holds is worked out only when someone asks
+(a finding's explanation, or the assets its controls may sit on), from the masks and walks
+already computed. Cost ≈ rules × (assets + flows), mostly inside numpy.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ from __future__ import annotations
 import gc
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
-from operator import attrgetter
+from operator import itemgetter
 
-from ..graph import AssetGraph, Path, Reach, reach, reach_any, render_path
+import numpy as np
+
+from ..graph import AssetGraph, Reach, reach, render_path
+from ..model import FLOW_KINDS
 from .conditions import (
+    ASSET_ATTRIBUTES,
     All,
     Any_,
     AttributeTest,
@@ -28,22 +32,33 @@ from .conditions import (
 )
 from .library import Library, Threat
 
-# Evidence for one asset: a tuple of facts, each either ("attr", text) or ("walk", text, assets).
+# Evidence for one asset: a tuple of facts, each ("attr", text) or ("walk", start, edges).
 Evidence = tuple
 
 
-@dataclass(frozen=True)
 class Match:
-    """One threat applying to one asset, with why."""
+    """One threat applying to one asset. Why (`evidence`) is worked out on first use."""
 
-    threat: Threat
-    asset_id: str
-    evidence: Evidence
-    factors: tuple  # the Factor objects that held for this asset
+    __slots__ = ("threat", "asset_id", "factors", "_evaluator", "_number", "_evidence")
+
+    def __init__(self, threat: Threat, asset_id: str, factors: tuple, evaluator, number: int):
+        self.threat = threat
+        self.asset_id = asset_id
+        self.factors = factors  # the Factor objects that held for this asset
+        self._evaluator = evaluator
+        self._number = number
+        self._evidence: Evidence | None = None
 
     @property
     def id(self) -> str:
         return f"{self.threat.id}@{self.asset_id}"
+
+    @property
+    def evidence(self) -> Evidence:
+        if self._evidence is None:
+            when = self.threat.when
+            self._evidence = () if when is None else self._evaluator.explain(when, self._number)
+        return self._evidence
 
     @property
     def related_assets(self) -> set[str]:
@@ -51,58 +66,102 @@ class Match:
         out = {self.asset_id}
         for fact in self.evidence:
             if fact[0] == "walk":
-                out.update(fact[2])
+                for e in fact[2]:
+                    out.add(e.source)
+                    out.add(e.target)
         return out
 
     @property
     def explanation(self) -> str:
-        parts = [fact[1] for fact in self.evidence]
+        parts = [
+            fact[1] if fact[0] == "attr" else render_path(fact[1], fact[2])
+            for fact in self.evidence
+        ]
         return "; ".join(dict.fromkeys(parts)) or f"applies to every {self.threat.attaches_to[0]}"
+
+    def __repr__(self) -> str:
+        return f"Match({self.id})"
 
 
 class Evaluator:
-    """Evaluates conditions over one graph, caching columns, sets and walks."""
+    """Evaluates conditions over one graph, caching columns, masks and walks."""
 
     def __init__(self, graph: AssetGraph):
         self.graph = graph
-        self.assets = graph.model.asset_by_id
-        self.universe: frozenset[str] = frozenset(self.assets)
-        self._sets: dict[str, frozenset[str]] = {}
+        self.ids: list[str] = list(graph.numbers)
+        self.n = len(self.ids)
+        self._fields = [a.__dict__ for a in graph.model.assets]  # pydantic keeps values here
+        self._masks: dict[str, np.ndarray] = {}
         self._reaches: dict[str, Reach] = {}
         self._keys: dict[int, str] = {}
-        self._columns: dict[str, dict[str, object]] = {}
-        self._flow_filters: dict[tuple, frozenset[int]] = {}
-        self._by_type: dict[str, list[str]] = {}
-        for a in graph.model.assets:
-            self._by_type.setdefault(a.type, []).append(a.id)
+        self._columns: dict[str, list] = {}
+        self._codes_of: dict[str, tuple[np.ndarray, list]] = {}
+        self._flow_masks: dict[tuple, np.ndarray] = {}
+        self._flow_columns: dict[str, np.ndarray] = {}
 
-    def of_types(self, types: Iterable[str]) -> list[str]:
-        """Asset IDs of the given types, in file order."""
-        out: list[str] = []
-        for t in types:
-            out += self._by_type.get(t, [])
-        return out
+    def of_types(self, types: Iterable[str]) -> np.ndarray:
+        """The mask of assets of the given types."""
+        wanted = frozenset(types)
+        key = f"types {sorted(wanted)}"
+        mask = self._masks.get(key)
+        if mask is None:
+            mask = self._masks[key] = self._mask_where("type", wanted.__contains__)
+        return mask
 
-    def column(self, attribute: str) -> dict[str, object]:
-        """{asset: value} of one attribute."""
+    def column(self, attribute: str) -> list:
+        """One attribute's values, in asset-number order."""
         col = self._columns.get(attribute)
-        if col is None:
-            # pydantic keeps field values in the instance __dict__; reading it skips getattr
-            col = self._columns[attribute] = {
-                k: a.__dict__[attribute] for k, a in self.assets.items()
-            }
+        if col is None:  # every attribute in one pass over the assets, then transposed
+            names = list(ASSET_ATTRIBUTES)
+            rows = map(itemgetter(*names), self._fields)
+            self._columns = dict(zip(names, map(list, zip(*rows, strict=True)), strict=True))
+            col = self._columns[attribute]
         return col
 
-    def passing_flows(self, wanted: dict) -> frozenset[int]:
-        """The id() of every flow whose attributes have the wanted values (one scan per filter)."""
-        key = tuple(sorted(wanted.items()))
-        keep = self._flow_filters.get(key)
-        if keep is None:
-            get = attrgetter(*(k for k, _ in key))
-            want = tuple(v for _, v in key) if len(key) > 1 else key[0][1]
-            keep = frozenset(id(e.flow) for e in self.graph.edges() if get(e.flow) == want)
-            self._flow_filters[key] = keep
-        return keep
+    def _codes(self, attribute: str) -> tuple[np.ndarray, list]:
+        """The column as (code per asset, distinct values): a test then runs once per value."""
+        found = self._codes_of.get(attribute)
+        if found is None:
+            col = self.column(attribute)
+            try:
+                keys = [tuple(v) if type(v) is list else v for v in col]
+                number = dict.fromkeys(keys)
+            except TypeError:  # values that are neither hashable nor lists of hashables
+                keys = [_hashable(v) for v in col]
+                number = dict.fromkeys(keys)
+            original = dict(zip(keys, col, strict=True))
+            values = [original[k] for k in number]
+            number = {k: i for i, k in enumerate(number)}
+            codes = np.fromiter(map(number.__getitem__, keys), np.int64, self.n)
+            found = self._codes_of[attribute] = (codes, values)
+        return found
+
+    def _mask_where(self, attribute: str, test) -> np.ndarray:
+        """The mask of assets whose `attribute` passes `test`."""
+        codes, values = self._codes(attribute)
+        return np.fromiter(map(test, values), bool, len(values))[codes]
+
+    def allowed_edges(self, kinds: list[str] | None, wanted: dict) -> np.ndarray | None:
+        """The mask of edges of the given kinds whose flows have the wanted attribute values."""
+        key = (tuple(sorted(kinds or ())), tuple(sorted(wanted.items())))
+        mask = self._flow_masks.get(key)
+        if mask is None and key != ((), ()):
+            table = self.graph.table
+            mask = np.ones(len(table.edges), bool)
+            if kinds:
+                mask &= np.isin(table.kind, [FLOW_KINDS.index(k) for k in kinds])
+            for attr, value in key[1]:
+                mask &= self._flow_column(attr) == value
+            self._flow_masks[key] = mask
+        return mask
+
+    def _flow_column(self, attribute: str) -> np.ndarray:
+        col = self._flow_columns.get(attribute)
+        if col is None:
+            edges = self.graph.table.edges
+            col = np.fromiter((e.flow.__dict__[attribute] for e in edges), bool, len(edges))
+            self._flow_columns[attribute] = col
+        return col
 
     def _key(self, cond: Condition) -> str:
         key = self._keys.get(id(cond))
@@ -111,114 +170,124 @@ class Evaluator:
             key = self._keys[id(cond)] = json.dumps(dumped, sort_keys=True)
         return key
 
-    def evaluate(self, cond: Condition) -> frozenset[str]:
-        """The assets that satisfy `cond`."""
+    def evaluate(self, cond: Condition) -> np.ndarray:
+        """The mask of assets that satisfy `cond` (do not modify it: it is shared)."""
         key = self._key(cond)
-        hit = self._sets.get(key)
+        hit = self._masks.get(key)
         if hit is None:
-            hit = self._sets[key] = frozenset(self._evaluate(cond, key))
+            hit = self._masks[key] = self._evaluate(cond, key)
         return hit
 
-    def _evaluate(self, cond: Condition, key: str):
+    def _evaluate(self, cond: Condition, key: str) -> np.ndarray:
         if isinstance(cond, AttributeTest):
             return self._attribute(cond)
         if isinstance(cond, (Upstream, Downstream, Neighbour)):
-            return self._walk(cond, key).first.keys()
+            return self._walk(cond, key).first >= 0
         if isinstance(cond, All):
-            parts = sorted((self.evaluate(c) for c in cond.all), key=len)
-            return parts[0].intersection(*parts[1:])
+            return np.logical_and.reduce([self.evaluate(c) for c in cond.all])
         if isinstance(cond, Any_):
-            return frozenset().union(*(self.evaluate(c) for c in cond.any))
+            return np.logical_or.reduce([self.evaluate(c) for c in cond.any])
         if isinstance(cond, Not):
-            return self.universe - self.evaluate(cond.not_)
+            return ~self.evaluate(cond.not_)
         raise TypeError(f"unknown condition {type(cond).__name__}")
 
-    def _attribute(self, t: AttributeTest) -> list[str]:
-        col = self.column(t.attribute).items()
-        op = t.operator
+    def _attribute(self, t: AttributeTest) -> np.ndarray:
+        name, op = t.attribute, t.operator
         if op == "equals":
             want = t.equals
-            return [k for k, v in col if v == want]
+            return self._mask_where(name, lambda v: v == want)
         if op == "in":
-            wanted = set(t.in_)
-            return [k for k, v in col if v in wanted]
+            wanted = t.in_
+            return self._mask_where(name, lambda v: v in wanted)
         if op == "exists":
-            if t.exists:
-                return [k for k, v in col if v is not None and v != [] and v != ""]
-            return [k for k, v in col if v is None or v == [] or v == ""]
+            return self._mask_where(name, _present if t.exists else _absent)
         if op == "contains":
             item = t.contains
-            return [k for k, v in col if item in v]
-        other = self.column(t.beyond)
-        return [k for k, v in col if v and set(v) - set(other[k])]
+            return self._mask_where(name, lambda v: item in v)
+        # beyond: a value of this list that the other list lacks, per pair of values
+        codes, values = self._codes(name)
+        other_codes, others = self._codes(t.beyond)
+        pairs, pair_of = np.unique(codes * len(others) + other_codes, return_inverse=True)
+        lut = np.fromiter(
+            (
+                bool(values[p // len(others)])
+                and not set(values[p // len(others)]) <= set(others[p % len(others)])
+                for p in pairs.tolist()
+            ),
+            bool,
+            len(pairs),
+        )
+        return lut[pair_of]
 
     def _walk(self, cond, key: str) -> Reach:
         found = self._reaches.get(key)
-        if found is not None:
-            return found
-        direction = next(iter(type(cond).model_fields))
-        walk = getattr(cond, direction)
-        targets = self.evaluate(walk.where) if walk.where is not None else self.universe
-        wanted = walk.flow.model_dump(exclude_none=True) if walk.flow is not None else None
-        flows = self.passing_flows(wanted) if wanted else None  # an empty filter passes all
-        if not targets or flows is not None and not flows:
-            found = Reach({}, {})
-        elif walk.where is None:
-            found = reach_any(self.graph, direction=direction, kinds=walk.kinds, flows=flows)
-        else:
-            found = reach(
-                self.graph,
-                targets,
-                direction=direction,
-                kinds=walk.kinds,
-                depth=walk.depth,
-                flows=flows,
+        if found is None:
+            direction = next(iter(type(cond).model_fields))
+            walk = getattr(cond, direction)
+            wanted = walk.flow.model_dump(exclude_none=True) if walk.flow is not None else {}
+            allowed = self.allowed_edges(walk.kinds, wanted)
+            if walk.where is None:  # every asset a target: one step says it all
+                targets, depth = np.ones(self.n, bool), 1
+            else:
+                targets, depth = self.evaluate(walk.where), walk.depth
+            found = self._reaches[key] = reach(
+                self.graph, targets, direction=direction, depth=depth, allowed=allowed
             )
-        self._reaches[key] = found
         return found
 
-    def explain(self, cond: Condition, asset: str) -> Evidence:
-        """Why `asset` satisfies `cond`: the facts and walks that make it hold."""
+    def explain(self, cond: Condition, asset: int) -> Evidence:
+        """Why asset number `asset` satisfies `cond`: the facts and walks that make it hold."""
         if isinstance(cond, AttributeTest):
-            return (("attr", _describe_attribute(cond, asset, self)),)
+            return (("attr", self._describe(cond, asset)),)
         if isinstance(cond, (Upstream, Downstream, Neighbour)):
             walk = getattr(cond, next(iter(type(cond).model_fields)))
             target, path = self._walk(cond, self._key(cond)).path(asset)
-            fact = ("walk", render_path(asset, path), _assets_on(path))
+            edges = self.graph.table.edges
+            fact = ("walk", self.ids[asset], tuple(edges[e] for e in path))
             return (fact, *self.explain(walk.where, target)) if walk.where is not None else (fact,)
         if isinstance(cond, All):
             return tuple(f for c in cond.all for f in self.explain(c, asset))
         if isinstance(cond, Any_):
-            branch = next(c for c in cond.any if asset in self.evaluate(c))
+            branch = next(c for c in cond.any if self.evaluate(c)[asset])
             return self.explain(branch, asset)
         return ()  # `not`: holds by absence
 
+    def _describe(self, t: AttributeTest, asset: int) -> str:
+        name, value, who = t.attribute, self.column(t.attribute)[asset], self.ids[asset]
+        op = t.operator
+        if op in ("equals", "in"):
+            return f"{who}: {name} is {value}"
+        if op == "exists":
+            return f"{who}: has {name}" if t.exists else f"{who}: no {name} recorded"
+        if op == "contains":
+            return f"{who}: {name} include {t.contains}"
+        extra = sorted(set(value) - set(self.column(t.beyond)[asset]))
+        return f"{who}: {name} has {', '.join(extra)} beyond {t.beyond}"
 
-def _describe_attribute(t: AttributeTest, asset: str, ev: Evaluator) -> str:
-    name, value = t.attribute, ev.column(t.attribute)[asset]
-    op = t.operator
-    if op in ("equals", "in"):
-        return f"{asset}: {name} is {value}"
-    if op == "exists":
-        return f"{asset}: has {name}" if t.exists else f"{asset}: no {name} recorded"
-    if op == "contains":
-        return f"{asset}: {name} include {t.contains}"
-    extra = sorted(set(value) - set(ev.column(t.beyond)[asset]))
-    return f"{asset}: {name} has {', '.join(extra)} beyond {t.beyond}"
+
+def _hashable(value):
+    """A dictionary key for an attribute value: lists by content, other unhashables by identity."""
+    if isinstance(value, list):
+        return tuple(map(_hashable, value))
+    try:
+        hash(value)
+    except TypeError:
+        return ("object", id(value))
+    return value
 
 
 def _present(value) -> bool:
     return value is not None and value != [] and value != ""
 
 
-def _assets_on(path: Path) -> frozenset[str]:
-    return frozenset([e.source for e in path] + [e.target for e in path])
+def _absent(value) -> bool:
+    return not _present(value)
 
 
 def evaluate(graph: AssetGraph, library: Library) -> list[Match]:
-    """Every threat of the library that applies to an asset of the graph, with evidence."""
-    # The evaluation makes many small acyclic containers; with the cycle collector running, each
-    # full collection meanwhile rescans the whole model (about a third of the time at 10k assets).
+    """Every threat of the library that applies to an asset of the graph (evidence on demand)."""
+    # Many small acyclic containers are made here; with the cycle collector running, each full
+    # collection meanwhile would rescan the whole model.
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -230,22 +299,26 @@ def evaluate(graph: AssetGraph, library: Library) -> list[Match]:
 
 def _evaluate_all(graph: AssetGraph, library: Library) -> list[Match]:
     ev = Evaluator(graph)
+    ids = ev.ids
     ai_type = graph.model.system.ai_type
     matches: list[Match] = []
     for threat in sorted(library.threats.values(), key=lambda t: t.id):
         if ai_type not in threat.ai_types:
             continue
-        candidates = ev.of_types(threat.attaches_to)
-        if not candidates:
+        hits = ev.of_types(threat.attaches_to)
+        if threat.when is not None:
+            hits = hits & ev.evaluate(threat.when)
+        found = np.flatnonzero(hits)
+        if not len(found):
             continue
-        hits = ev.evaluate(threat.when) if threat.when is not None else ev.universe
-        factor_sets = [ev.evaluate(f.when) for f in threat.factors]
-        for asset_id in candidates:
-            if asset_id not in hits:
-                continue
-            evidence = ev.explain(threat.when, asset_id) if threat.when is not None else ()
-            held = tuple(
-                f for f, s in zip(threat.factors, factor_sets, strict=True) if asset_id in s
-            )
-            matches.append(Match(threat, asset_id, evidence, held))
+        factors = threat.factors
+        # Which factors held, per finding: one row of flags each; rows repeat, so share tuples.
+        columns = [ev.evaluate(f.when)[found].tolist() for f in factors]
+        rows = zip(*columns, strict=True) if factors else [()] * len(found)
+        held: dict[tuple, tuple] = {}
+        for number, row in zip(found.tolist(), rows, strict=True):
+            kept = held.get(row)
+            if kept is None:
+                kept = held[row] = tuple(f for f, h in zip(factors, row, strict=True) if h)
+            matches.append(Match(threat, ids[number], kept, ev, number))
     return matches
