@@ -21,6 +21,8 @@ from ..graph import AssetGraph, Reach, reach, render_path
 from ..model import FLOW_KINDS
 from .conditions import (
     ASSET_ATTRIBUTES,
+    FLOW_ATTRIBUTES,
+    LIST_ATTRIBUTES,
     All,
     Any_,
     AttributeTest,
@@ -39,19 +41,16 @@ Evidence = tuple
 class Match:
     """One threat applying to one asset. Why (`evidence`) is worked out on first use."""
 
-    __slots__ = ("threat", "asset_id", "factors", "_evaluator", "_number", "_evidence")
+    __slots__ = ("id", "threat", "asset_id", "factors", "_evaluator", "_number", "_evidence")
 
     def __init__(self, threat: Threat, asset_id: str, factors: tuple, evaluator, number: int):
+        self.id = f"{threat.id}@{asset_id}"  # the finding's stable ID
         self.threat = threat
         self.asset_id = asset_id
         self.factors = factors  # the Factor objects that held for this asset
         self._evaluator = evaluator
         self._number = number
         self._evidence: Evidence | None = None
-
-    @property
-    def id(self) -> str:
-        return f"{self.threat.id}@{self.asset_id}"
 
     @property
     def evidence(self) -> Evidence:
@@ -86,14 +85,14 @@ class Match:
 class Evaluator:
     """Evaluates conditions over one graph, caching columns, masks and walks."""
 
-    def __init__(self, graph: AssetGraph):
+    def __init__(self, graph: AssetGraph, keys: dict[int, str] | None = None):
         self.graph = graph
         self.ids: list[str] = list(graph.numbers)
         self.n = len(self.ids)
         self._fields = [a.__dict__ for a in graph.model.assets]  # pydantic keeps values here
         self._masks: dict[str, np.ndarray] = {}
         self._reaches: dict[str, Reach] = {}
-        self._keys: dict[int, str] = {}
+        self._keys = {} if keys is None else keys  # id(condition) → its canonical text
         self._columns: dict[str, list] = {}
         self._codes_of: dict[str, tuple[np.ndarray, list]] = {}
         self._flow_masks: dict[tuple, np.ndarray] = {}
@@ -122,15 +121,19 @@ class Evaluator:
         """The column as (code per asset, distinct values): a test then runs once per value."""
         found = self._codes_of.get(attribute)
         if found is None:
-            col = self.column(attribute)
-            try:
-                keys = [tuple(v) if type(v) is list else v for v in col]
+            keys = col = self.column(attribute)
+            try:  # C speed when every value is hashable, or a list of hashables
+                if attribute in LIST_ATTRIBUTES:
+                    keys = list(map(tuple, col))
                 number = dict.fromkeys(keys)
-            except TypeError:  # values that are neither hashable nor lists of hashables
+            except TypeError:  # lists (by content) and other unhashable values (by identity)
                 keys = [_hashable(v) for v in col]
                 number = dict.fromkeys(keys)
-            original = dict(zip(keys, col, strict=True))
-            values = [original[k] for k in number]
+            if keys is col:
+                values = list(number)
+            else:
+                original = dict(zip(keys, col, strict=True))
+                values = [original[k] for k in number]
             number = {k: i for i, k in enumerate(number)}
             codes = np.fromiter(map(number.__getitem__, keys), np.int64, self.n)
             found = self._codes_of[attribute] = (codes, values)
@@ -156,12 +159,13 @@ class Evaluator:
         return mask
 
     def _flow_column(self, attribute: str) -> np.ndarray:
-        col = self._flow_columns.get(attribute)
-        if col is None:
+        """One flow attribute per edge number (all of them are made in one pass)."""
+        if not self._flow_columns:
             edges = self.graph.table.edges
-            col = np.fromiter((e.flow.__dict__[attribute] for e in edges), bool, len(edges))
-            self._flow_columns[attribute] = col
-        return col
+            rows = map(itemgetter(*FLOW_ATTRIBUTES), (e.flow.__dict__ for e in edges))
+            values = np.array(list(rows), bool).reshape(len(edges), len(FLOW_ATTRIBUTES))
+            self._flow_columns = dict(zip(FLOW_ATTRIBUTES, values.T, strict=True))
+        return self._flow_columns[attribute]
 
     def _key(self, cond: Condition) -> str:
         key = self._keys.get(id(cond))
@@ -298,7 +302,7 @@ def evaluate(graph: AssetGraph, library: Library) -> list[Match]:
 
 
 def _evaluate_all(graph: AssetGraph, library: Library) -> list[Match]:
-    ev = Evaluator(graph)
+    ev = Evaluator(graph, library.condition_keys)
     ids = ev.ids
     ai_type = graph.model.system.ai_type
     matches: list[Match] = []

@@ -108,6 +108,8 @@ class Library:
     controls: dict[str, Control] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)  # "threat:<id>" / "control:<id>" → file
     directories: list[str] = field(default_factory=list)
+    # The engine's canonical text of each condition, by id(): the library keeps them all alive.
+    condition_keys: dict[int, str] = field(default_factory=dict, repr=False, compare=False)
 
 
 def shipped_directory() -> Path:
