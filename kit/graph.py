@@ -20,6 +20,7 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
+from operator import itemgetter
 from typing import NamedTuple
 
 import networkx as nx
@@ -95,14 +96,15 @@ class AssetGraph:
     @_gc_paused
     def table(self) -> EdgeTable:
         """Every edge numbered, with its ends and kind as numpy columns over asset numbers."""
-        edges = list(self.edges())
+        edges = list(self.edges())  # grouped by source, sources in model order
         pos, m = self.numbers, len(edges)
         code = {k: i for i, k in enumerate(FLOW_KINDS)}
+        per_source = np.fromiter(map(len, self.out_edges.values()), np.int64, len(pos))
         return EdgeTable(
             edges,
-            np.fromiter((pos[e.source] for e in edges), np.int64, m),
-            np.fromiter((pos[e.target] for e in edges), np.int64, m),
-            np.fromiter((code[e.kind] for e in edges), np.int64, m),
+            np.repeat(np.arange(len(pos)), per_source),
+            np.fromiter(map(pos.__getitem__, map(itemgetter(1), edges)), np.int64, m),
+            np.fromiter(map(code.__getitem__, map(itemgetter(2), edges)), np.int64, m),
         )
 
     def steps(self, direction: str) -> Steps:
@@ -256,6 +258,8 @@ def reach(
     (anything further is reached through a neighbour that is itself a target).
     """
     n = len(targets)
+    if not targets.any() or allowed is not None and not allowed.any():
+        return Reach(targets, np.full((n, 2), -1, np.int64), None, None)
     steps = graph.steps(direction)
     labels = np.full((n, 2), -1, np.int64)
     via_edge = np.full((n, 2), -1, np.int64)

@@ -95,6 +95,7 @@ def assess(
         for control, status in controls.items():
             on.setdefault(control, {"implemented": set(), "planned": set()})[status].add(asset)
     findings: list[Finding] = []
+    order: list[tuple] = []  # the sort key of each finding
     inherent: dict[tuple[int, int], tuple[int, int]] = {}  # (threat, factors) → scores
     for t, group in _by_threat(matches):
         # Controls applied nowhere need no evidence: they are missing for every finding.
@@ -125,6 +126,7 @@ def assess(
                 missing.sort(key=[mit.control for mit in t.controls].index)
             rl, ri = _clamp(lk + dl), _clamp(im + di)
             decision = decisions.get(m.id)
+            order.append((-rl * ri, -lk * im, m.id))
             findings.append(
                 Finding(
                     m,
@@ -142,7 +144,8 @@ def assess(
     raised = {f.id for f in findings}
     stale = [d for d in model.decisions if d.finding not in raised]
     overdue = [f.id for f in findings if f.treatment == "review overdue"]
-    findings.sort(key=lambda f: (-f.residual_score, -f.score, f.id))
+    # highest residual first, then highest inherent, then by ID (unique, so never a tie)
+    findings = [f for _, f in sorted(zip(order, findings, strict=True))]
     return Assessment(findings, stale, overdue)
 
 

@@ -13,15 +13,14 @@ from __future__ import annotations
 import gc
 import json
 from collections.abc import Iterable
-from operator import itemgetter
+from operator import attrgetter, itemgetter
+from typing import NamedTuple
 
 import numpy as np
 
 from ..graph import AssetGraph, Reach, reach, render_path
 from ..model import FLOW_KINDS
 from .conditions import (
-    ASSET_ATTRIBUTES,
-    FLOW_ATTRIBUTES,
     LIST_ATTRIBUTES,
     All,
     Any_,
@@ -38,26 +37,19 @@ from .library import Library, Threat
 Evidence = tuple
 
 
-class Match:
+class Match(NamedTuple):
     """One threat applying to one asset. Why (`evidence`) is worked out on first use."""
 
-    __slots__ = ("id", "threat", "asset_id", "factors", "_evaluator", "_number", "_evidence")
-
-    def __init__(self, threat: Threat, asset_id: str, factors: tuple, evaluator, number: int):
-        self.id = f"{threat.id}@{asset_id}"  # the finding's stable ID
-        self.threat = threat
-        self.asset_id = asset_id
-        self.factors = factors  # the Factor objects that held for this asset
-        self._evaluator = evaluator
-        self._number = number
-        self._evidence: Evidence | None = None
+    id: str  # the finding's stable ID, <threat-id>@<asset-id>
+    threat: Threat
+    asset_id: str
+    factors: tuple  # the Factor objects that held for this asset
+    evaluator: Evaluator
+    number: int  # the asset's number in the evaluator
 
     @property
     def evidence(self) -> Evidence:
-        if self._evidence is None:
-            when = self.threat.when
-            self._evidence = () if when is None else self._evaluator.explain(when, self._number)
-        return self._evidence
+        return self.evaluator.evidence(self.threat, self.number)
 
     @property
     def related_assets(self) -> set[str]:
@@ -97,6 +89,7 @@ class Evaluator:
         self._codes_of: dict[str, tuple[np.ndarray, list]] = {}
         self._flow_masks: dict[tuple, np.ndarray] = {}
         self._flow_columns: dict[str, np.ndarray] = {}
+        self._evidence: dict[tuple[str, int], Evidence] = {}
 
     def of_types(self, types: Iterable[str]) -> np.ndarray:
         """The mask of assets of the given types."""
@@ -110,11 +103,8 @@ class Evaluator:
     def column(self, attribute: str) -> list:
         """One attribute's values, in asset-number order."""
         col = self._columns.get(attribute)
-        if col is None:  # every attribute in one pass over the assets, then transposed
-            names = list(ASSET_ATTRIBUTES)
-            rows = map(itemgetter(*names), self._fields)
-            self._columns = dict(zip(names, map(list, zip(*rows, strict=True)), strict=True))
-            col = self._columns[attribute]
+        if col is None:
+            col = self._columns[attribute] = list(map(itemgetter(attribute), self._fields))
         return col
 
     def _codes(self, attribute: str) -> tuple[np.ndarray, list]:
@@ -152,20 +142,23 @@ class Evaluator:
             table = self.graph.table
             mask = np.ones(len(table.edges), bool)
             if kinds:
-                mask &= np.isin(table.kind, [FLOW_KINDS.index(k) for k in kinds])
+                wanted_kind = np.zeros(len(FLOW_KINDS), bool)
+                wanted_kind[[FLOW_KINDS.index(k) for k in kinds]] = True
+                mask &= wanted_kind[table.kind]
             for attr, value in key[1]:
                 mask &= self._flow_column(attr) == value
             self._flow_masks[key] = mask
         return mask
 
     def _flow_column(self, attribute: str) -> np.ndarray:
-        """One flow attribute per edge number (all of them are made in one pass)."""
-        if not self._flow_columns:
+        """One flow attribute, per edge number."""
+        col = self._flow_columns.get(attribute)
+        if col is None:
             edges = self.graph.table.edges
-            rows = map(itemgetter(*FLOW_ATTRIBUTES), (e.flow.__dict__ for e in edges))
-            values = np.array(list(rows), bool).reshape(len(edges), len(FLOW_ATTRIBUTES))
-            self._flow_columns = dict(zip(FLOW_ATTRIBUTES, values.T, strict=True))
-        return self._flow_columns[attribute]
+            flows = map(itemgetter(3), edges)
+            col = np.fromiter(map(attrgetter(attribute), flows), bool, len(edges))
+            self._flow_columns[attribute] = col
+        return col
 
     def _key(self, cond: Condition) -> str:
         key = self._keys.get(id(cond))
@@ -187,10 +180,17 @@ class Evaluator:
             return self._attribute(cond)
         if isinstance(cond, (Upstream, Downstream, Neighbour)):
             return self._walk(cond, key).first >= 0
-        if isinstance(cond, All):
-            return np.logical_and.reduce([self.evaluate(c) for c in cond.all])
-        if isinstance(cond, Any_):
-            return np.logical_or.reduce([self.evaluate(c) for c in cond.any])
+        if isinstance(cond, (All, Any_)):
+            # Attribute tests first: once no asset is left (all) or every asset is in (any),
+            # the graph tests that remain need not run.
+            all_ = isinstance(cond, All)
+            parts = sorted(cond.all if all_ else cond.any, key=_is_walk)
+            out = self.evaluate(parts[0])
+            for part in parts[1:]:
+                if not out.any() if all_ else out.all():
+                    break
+                out = out & self.evaluate(part) if all_ else out | self.evaluate(part)
+            return out
         if isinstance(cond, Not):
             return ~self.evaluate(cond.not_)
         raise TypeError(f"unknown condition {type(cond).__name__}")
@@ -239,6 +239,15 @@ class Evaluator:
             )
         return found
 
+    def evidence(self, threat: Threat, asset: int) -> Evidence:
+        """Why `threat` applies to asset number `asset` (worked out once)."""
+        key = (threat.id, asset)
+        found = self._evidence.get(key)
+        if found is None:
+            when = threat.when
+            found = self._evidence[key] = () if when is None else self.explain(when, asset)
+        return found
+
     def explain(self, cond: Condition, asset: int) -> Evidence:
         """Why asset number `asset` satisfies `cond`: the facts and walks that make it hold."""
         if isinstance(cond, AttributeTest):
@@ -278,6 +287,10 @@ def _hashable(value):
     except TypeError:
         return ("object", id(value))
     return value
+
+
+def _is_walk(cond: Condition) -> bool:
+    return isinstance(cond, (Upstream, Downstream, Neighbour))
 
 
 def _present(value) -> bool:
@@ -324,5 +337,6 @@ def _evaluate_all(graph: AssetGraph, library: Library) -> list[Match]:
             kept = held.get(row)
             if kept is None:
                 kept = held[row] = tuple(f for f, h in zip(factors, row, strict=True) if h)
-            matches.append(Match(threat, ids[number], kept, ev, number))
+            asset = ids[number]
+            matches.append(Match(f"{threat.id}@{asset}", threat, asset, kept, ev, number))
     return matches
