@@ -254,50 +254,59 @@ def reach(
     breadth-first search from all the targets at once, walking edges backward from them, each
     level a handful of numpy operations over the edges it touches. Each asset keeps its two
     nearest distinct targets, so a target that is itself a start still finds the nearest *other*
-    one; ties go to the first edge in file order. With every asset a target, depth 1 is enough
+    one; ties go to the target met first (the lower asset number at the first step). With every asset a target, depth 1 is enough
     (anything further is reached through a neighbour that is itself a target).
     """
     n = len(targets)
     if not targets.any() or allowed is not None and not allowed.any():
         return Reach(targets, np.full((n, 2), -1, np.int64), None, None)
     steps = graph.steps(direction)
-    labels = np.full((n, 2), -1, np.int64)
-    via_edge = np.full((n, 2), -1, np.int64)
-    via_next = np.full((n, 2), -1, np.int64)
-    count = np.zeros(n, np.int64)
-    nodes = np.flatnonzero(targets)
-    carried = nodes  # the target each frontier entry carries
+    passable = None if allowed is None else allowed[steps.edge]  # per position in `steps`
+    labels, via_edge, via_next = np.full((3, n, 2), -1, np.int64)
+    count = targets.astype(np.int64)  # targets held per asset
+    nodes = carried = np.flatnonzero(targets)  # the frontier, and the target each entry carries
     labels[nodes, 0] = nodes
-    count[nodes] = 1
     for _ in range(depth):
+        # Every edge out of the frontier: its position in `steps`, the target carried, the node
+        # it starts from, and the asset it reaches.
         starts = steps.indptr[nodes]
         lens = steps.indptr[nodes + 1] - starts
-        entry = np.repeat(np.arange(len(nodes)), lens)
-        at = np.arange(len(entry)) + np.repeat(starts - np.cumsum(lens) + lens, lens)
-        if allowed is not None:
-            keep = allowed[steps.edge[at]]
-            at, entry = at[keep], entry[keep]
-        other, label = steps.to[at], carried[entry]
-        fresh = (count[other] < 2) & (labels[other, 0] != label)  # slot 1 is empty then
-        at, entry, other, label = at[fresh], entry[fresh], other[fresh], label[fresh]
+        ends = np.cumsum(lens)
+        if not ends[-1]:
+            break
+        at = np.arange(ends[-1]) + np.repeat(starts - ends + lens, lens)
+        label, source, other = np.repeat(carried, lens), np.repeat(nodes, lens), steps.to[at]
+        keep = (count[other] < 2) & (labels[other, 0] != label)  # room for a new target
+        if passable is not None:
+            keep &= passable[at]
+        at, label, source, other = at[keep], label[keep], source[keep], other[keep]
         if not len(other):
             break
         # Each asset takes its first new target, and a second distinct one if it had none yet.
         index = np.arange(len(other))
-        first_at = np.full(n, len(other), np.int64)
-        np.minimum.at(first_at, other, index)
-        is_first = first_at[other] == index
-        rest = ~is_first & (label != label[first_at[other]]) & (count[other] == 0)
-        second_at = np.full(n, len(other), np.int64)
-        np.minimum.at(second_at, other[rest], index[rest])
-        is_second = rest & (second_at[other] == index)
-        take = is_first | is_second
-        slot = np.where(is_first, count[other], 1)[take]
-        other, label, at, entry = other[take], label[take], at[take], entry[take]
+        first = np.full(n, len(other), np.int64)
+        np.minimum.at(first, other, index)
+        first_of = first[other]
+        take = first_of == index
+        slot = count[other]
+        second = (label != label[first_of]) & (slot == 0)  # never a first: its label differs
+        if second.any():
+            first[other] = len(other)
+            np.minimum.at(first, other[second], index[second])
+            is_second = first[other] == index
+            take |= is_second
+            slot += is_second
+        at, label, source, other, slot = (
+            at[take],
+            label[take],
+            source[take],
+            other[take],
+            slot[take],
+        )
         labels[other, slot] = label
         via_edge[other, slot] = steps.edge[at]
-        via_next[other, slot] = nodes[entry]
-        count += np.bincount(other, minlength=n)
+        via_next[other, slot] = source
+        np.add.at(count, other, 1)
         nodes, carried = other, label
     return Reach(targets, labels, via_edge, via_next)
 

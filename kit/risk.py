@@ -96,35 +96,19 @@ def assess(
             on.setdefault(control, {"implemented": set(), "planned": set()})[status].add(asset)
     findings: list[Finding] = []
     order: list[tuple] = []  # the sort key of each finding
-    inherent: dict[tuple[int, int], tuple[int, int]] = {}  # (threat, factors) → scores
     for t, group in _by_threat(matches):
         # Controls applied nowhere need no evidence: they are missing for every finding.
         in_use = [mit for mit in t.controls if mit.control in on]
         unused = tuple(mit.control for mit in t.controls if mit.control not in on)
+        scored: dict[int, tuple] = {}  # id(factors) → scores and controls (tuples are shared)
         for m in group:
-            key = (id(t), id(m.factors))  # factor tuples are shared between matches
-            scores = inherent.get(key)
-            if scores is None:
-                lk = _clamp(t.likelihood + sum(f.likelihood for f in m.factors))
-                im = _clamp(t.impact + sum(f.impact for f in m.factors))
-                scores = inherent[key] = (lk, im)
-            lk, im = scores
-            implemented, planned, missing = [], [], list(unused)
-            dl = di = 0
             if in_use:
-                related = m.related_assets
-                for mit in in_use:
-                    where = on[mit.control]
-                    if not where["implemented"].isdisjoint(related):
-                        implemented.append(mit.control)
-                        dl += mit.likelihood
-                        di += mit.impact
-                    elif not where["planned"].isdisjoint(related):
-                        planned.append(mit.control)
-                    else:
-                        missing.append(mit.control)
-                missing.sort(key=[mit.control for mit in t.controls].index)
-            rl, ri = _clamp(lk + dl), _clamp(im + di)
+                found = _score(t, m, in_use, unused, on)
+            else:
+                found = scored.get(id(m.factors))
+                if found is None:
+                    found = scored[id(m.factors)] = _score(t, m, in_use, unused, on)
+            lk, im, rl, ri, implemented, planned, missing = found
             decision = decisions.get(m.id)
             order.append((-rl * ri, -lk * im, m.id))
             findings.append(
@@ -134,9 +118,9 @@ def assess(
                     im,
                     rl,
                     ri,
-                    tuple(implemented),
-                    tuple(planned),
-                    tuple(missing),
+                    implemented,
+                    planned,
+                    missing,
                     decision,
                     _treatment(SEVERITY[band(rl * ri)], appetite, decision, today),
                 )
@@ -147,6 +131,29 @@ def assess(
     # highest residual first, then highest inherent, then by ID (unique, so never a tie)
     findings = [f for _, f in sorted(zip(order, findings, strict=True))]
     return Assessment(findings, stale, overdue)
+
+
+def _score(t, m: Match, in_use: list, unused: tuple, on: dict) -> tuple:
+    """(likelihood, impact, residual likelihood, residual impact, implemented, planned, missing)."""
+    lk = _clamp(t.likelihood + sum(f.likelihood for f in m.factors))
+    im = _clamp(t.impact + sum(f.impact for f in m.factors))
+    implemented, planned, missing = [], [], list(unused)
+    dl = di = 0
+    if in_use:
+        related = m.related_assets
+        for mit in in_use:
+            where = on[mit.control]
+            if not where["implemented"].isdisjoint(related):
+                implemented.append(mit.control)
+                dl += mit.likelihood
+                di += mit.impact
+            elif not where["planned"].isdisjoint(related):
+                planned.append(mit.control)
+            else:
+                missing.append(mit.control)
+        missing.sort(key=[mit.control for mit in t.controls].index)
+    rl, ri = _clamp(lk + dl), _clamp(im + di)
+    return lk, im, rl, ri, tuple(implemented), tuple(planned), tuple(missing)
 
 
 def _by_threat(matches: list[Match]):
