@@ -188,6 +188,15 @@ class Steps(NamedTuple):
     to: np.ndarray
     edge: np.ndarray
 
+    def only(self, allowed: np.ndarray) -> Steps:
+        """The same steps restricted to the edges `allowed` (a boolean mask over edge numbers)."""
+        keep = allowed[self.edge]
+        n = len(self.indptr) - 1
+        at = np.repeat(np.arange(n), np.diff(self.indptr))[keep]
+        indptr = np.zeros(n + 1, np.int64)
+        np.cumsum(np.bincount(at, minlength=n), out=indptr[1:])
+        return Steps(indptr, self.to[keep], self.edge[keep])
+
 
 def _steps(table: EdgeTable, n: int, direction: str) -> Steps:
     # A walk searches backward from its targets: "downstream" (an asset reaches a target by
@@ -214,14 +223,14 @@ class Reach:
     """The result of one multi-source walk, over asset numbers.
 
     `first[i]` is the nearest target other than i that asset i reaches (-1: none); `path(i)`
-    gives the edges of that way. Each asset keeps up to two distinct targets (`labels`), with the
-    edge it left by toward each and the next asset on the way.
+    gives the edges of that way. Each asset keeps up to two distinct targets (`labels[slot]`),
+    with the edge it left by toward each and the next asset on the way.
     """
 
     __slots__ = ("first", "labels", "via_edge", "via_next", "_lists")
 
     def __init__(self, targets: np.ndarray, labels, via_edge, via_next):
-        self.first = np.where(targets, labels[:, 1], labels[:, 0])
+        self.first = np.where(targets, labels[1], labels[0])
         self.labels, self.via_edge, self.via_next = labels, via_edge, via_next
         self._lists = None
 
@@ -232,81 +241,67 @@ class Reach:
         labels, via_edge, via_next = self._lists
         target, node, out = int(self.first[asset]), asset, []
         while node != target:
-            slot = 0 if labels[node][0] == target else 1
-            out.append(via_edge[node][slot])
-            node = via_next[node][slot]
+            slot = 0 if labels[0][node] == target else 1
+            out.append(via_edge[slot][node])
+            node = via_next[slot][node]
         return target, out
 
 
-def reach(
-    graph: AssetGraph,
-    targets: np.ndarray,
-    *,
-    direction: str,
-    depth: int = 1,
-    allowed: np.ndarray | None = None,
-) -> Reach:
+def reach(steps: Steps, targets: np.ndarray, depth: int = 1) -> Reach:
     """Every asset from which some target is reached within `depth` steps, and how.
 
-    `targets` is a boolean mask over asset numbers. `direction` is "downstream" (follow flows
-    forward to a target), "upstream" (follow them backward) or "neighbour" (either way);
-    `allowed`, a boolean mask over edge numbers, limits the edges followed. One multi-source
-    breadth-first search from all the targets at once, walking edges backward from them, each
-    level a handful of numpy operations over the edges it touches. Each asset keeps its two
-    nearest distinct targets, so a target that is itself a start still finds the nearest *other*
-    one; ties go to the target met first (the lower asset number at the first step). With every asset a target, depth 1 is enough
-    (anything further is reached through a neighbour that is itself a target).
+    `steps` are the edges the walk may follow, from `AssetGraph.steps(direction)` ("downstream":
+    follow flows forward to a target, "upstream": backward, "neighbour": either way), restricted
+    with `Steps.only` where only some edges count. `targets` is a boolean mask over asset
+    numbers. One multi-source breadth-first search from all the targets at once, walking edges
+    backward from them, each level a handful of numpy operations over the edges it touches. Each
+    asset keeps its two nearest distinct targets, so a target that is itself a start still finds
+    the nearest *other* one; ties go to the target met first (the lower asset number at the
+    first step). With every asset a target, depth 1 is enough (anything further is reached
+    through a neighbour that is itself a target).
     """
     n = len(targets)
-    if not targets.any() or allowed is not None and not allowed.any():
-        return Reach(targets, np.full((n, 2), -1, np.int64), None, None)
-    steps = graph.steps(direction)
-    passable = None if allowed is None else allowed[steps.edge]  # per position in `steps`
-    labels, via_edge, via_next = np.full((3, n, 2), -1, np.int64)
-    count = targets.astype(np.int64)  # targets held per asset
+    # Per asset, up to two targets (slot 0 nearest), the edge it leaves by toward each and the
+    # next asset on that way; -1 where none. An asset holds `first_label >= 0` targets, plus one
+    # more when `second_label >= 0`.
+    labels, via_edge, via_next = np.full((3, 2, n), -1, np.int64)
+    first_label, second_label = labels
     nodes = carried = np.flatnonzero(targets)  # the frontier, and the target each entry carries
-    labels[nodes, 0] = nodes
-    for _ in range(depth):
-        # Every edge out of the frontier: its position in `steps`, the target carried, the node
-        # it starts from, and the asset it reaches.
+    first_label[nodes] = nodes
+    unset = np.iinfo(np.int64).max
+    earliest = np.full(n, unset)  # scratch: the first new entry per asset, reset after use
+    for _ in range(depth if len(steps.to) else 0):
+        # Every edge out of the frontier: the frontier entry it leaves, its position in `steps`
+        # (array methods, not np.* functions: these arrays are often tiny, and calls dominate)
         starts = steps.indptr[nodes]
         lens = steps.indptr[nodes + 1] - starts
-        ends = np.cumsum(lens)
-        if not ends[-1]:
+        entry = np.arange(len(nodes)).repeat(lens)
+        if not len(entry):
             break
-        at = np.arange(ends[-1]) + np.repeat(starts - ends + lens, lens)
-        label, source, other = np.repeat(carried, lens), np.repeat(nodes, lens), steps.to[at]
-        keep = (count[other] < 2) & (labels[other, 0] != label)  # room for a new target
-        if passable is not None:
-            keep &= passable[at]
-        at, label, source, other = at[keep], label[keep], source[keep], other[keep]
+        at = np.arange(len(entry)) + (starts + lens - lens.cumsum())[entry]
+        label, other = carried[entry], steps.to[at]
+        keep = (second_label[other] < 0) & (first_label[other] != label)  # room, and new
+        entry, at, label, other = entry[keep], at[keep], label[keep], other[keep]
         if not len(other):
             break
         # Each asset takes its first new target, and a second distinct one if it had none yet.
         index = np.arange(len(other))
-        first = np.full(n, len(other), np.int64)
-        np.minimum.at(first, other, index)
-        first_of = first[other]
+        np.minimum.at(earliest, other, index)
+        first_of = earliest[other]
+        earliest[other] = unset
         take = first_of == index
-        slot = count[other]
+        slot = (first_label[other] >= 0).astype(np.int64)
         second = (label != label[first_of]) & (slot == 0)  # never a first: its label differs
-        if second.any():
-            first[other] = len(other)
-            np.minimum.at(first, other[second], index[second])
-            is_second = first[other] == index
+        if np.count_nonzero(second):
+            np.minimum.at(earliest, other[second], index[second])
+            is_second = earliest[other] == index
+            earliest[other] = unset
             take |= is_second
             slot += is_second
-        at, label, source, other, slot = (
-            at[take],
-            label[take],
-            source[take],
-            other[take],
-            slot[take],
-        )
-        labels[other, slot] = label
-        via_edge[other, slot] = steps.edge[at]
-        via_next[other, slot] = source
-        np.add.at(count, other, 1)
+        entry, at, label, other, slot = entry[take], at[take], label[take], other[take], slot[take]
+        labels[slot, other] = label
+        via_edge[slot, other] = steps.edge[at]
+        via_next[slot, other] = nodes[entry]
         nodes, carried = other, label
     return Reach(targets, labels, via_edge, via_next)
 

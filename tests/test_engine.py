@@ -329,7 +329,7 @@ def test_reach_agrees_with_a_brute_force_search(n, data, direction, depth):
     order = {id(e): i for i, e in enumerate(table.edges)}  # the table numbers edges by source
     allowed_by_table = np.array([allowed[int(e.flow.id[1:])] for e in table.edges], bool)
 
-    found = reach(graph, targets, direction=direction, depth=depth, allowed=allowed_by_table)
+    found = reach(graph.steps(direction).only(allowed_by_table), targets, depth)
 
     for a in range(n):
         dist = _oracle_distance(edges, n, a, targets, direction, allowed)

@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..graph import AssetGraph, Reach, reach, render_path
+from ..graph import AssetGraph, Reach, Steps, reach, render_path
 from ..model import FLOW_KINDS
 from .conditions import (
     LIST_ATTRIBUTES,
@@ -87,7 +87,7 @@ class Evaluator:
         self._keys = {} if keys is None else keys  # id(condition) → its canonical text
         self._columns: dict[str, list] = {}
         self._codes_of: dict[str, tuple[np.ndarray, list]] = {}
-        self._flow_masks: dict[tuple, np.ndarray] = {}
+        self._steps: dict[tuple, Steps] = {}
         self._flow_columns: dict[str, np.ndarray] = {}
         self._evidence: dict[tuple[str, int], Evidence] = {}
 
@@ -134,21 +134,24 @@ class Evaluator:
         codes, values = self._codes(attribute)
         return np.fromiter(map(test, values), bool, len(values))[codes]
 
-    def allowed_edges(self, kinds: list[str] | None, wanted: dict) -> np.ndarray | None:
-        """The mask of edges of the given kinds whose flows have the wanted attribute values."""
-        key = (tuple(sorted(kinds or ())), tuple(sorted(wanted.items())))
-        mask = self._flow_masks.get(key)
-        if mask is None and key != ((), ()):
-            table = self.graph.table
-            mask = np.ones(len(table.edges), bool)
-            if kinds:
-                wanted_kind = np.zeros(len(FLOW_KINDS), bool)
-                wanted_kind[[FLOW_KINDS.index(k) for k in kinds]] = True
-                mask &= wanted_kind[table.kind]
-            for attr, value in key[1]:
-                mask &= self._flow_column(attr) == value
-            self._flow_masks[key] = mask
-        return mask
+    def steps(self, direction: str, kinds: list[str] | None, wanted: dict) -> Steps:
+        """The edges a walk follows: `direction`, flows of `kinds` with the `wanted` attributes."""
+        key = (direction, tuple(sorted(kinds or ())), tuple(sorted(wanted.items())))
+        found = self._steps.get(key)
+        if found is None:
+            found = self.graph.steps(direction)
+            if kinds or wanted:
+                table = self.graph.table
+                allowed = np.ones(len(table.edges), bool)
+                if kinds:
+                    wanted_kind = np.zeros(len(FLOW_KINDS), bool)
+                    wanted_kind[[FLOW_KINDS.index(k) for k in kinds]] = True
+                    allowed &= wanted_kind[table.kind]
+                for attr, value in key[2]:
+                    allowed &= self._flow_column(attr) == value
+                found = found.only(allowed)
+            self._steps[key] = found
+        return found
 
     def _flow_column(self, attribute: str) -> np.ndarray:
         """One flow attribute, per edge number."""
@@ -229,14 +232,12 @@ class Evaluator:
             direction = next(iter(type(cond).model_fields))
             walk = getattr(cond, direction)
             wanted = walk.flow.model_dump(exclude_none=True) if walk.flow is not None else {}
-            allowed = self.allowed_edges(walk.kinds, wanted)
+            steps = self.steps(direction, walk.kinds, wanted)
             if walk.where is None:  # every asset a target: one step says it all
-                targets, depth = np.ones(self.n, bool), 1
+                found = reach(steps, np.ones(self.n, bool))
             else:
-                targets, depth = self.evaluate(walk.where), walk.depth
-            found = self._reaches[key] = reach(
-                self.graph, targets, direction=direction, depth=depth, allowed=allowed
-            )
+                found = reach(steps, self.evaluate(walk.where), walk.depth)
+            self._reaches[key] = found
         return found
 
     def evidence(self, threat: Threat, asset: int) -> Evidence:
