@@ -20,6 +20,7 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import chain
 from operator import itemgetter
 from typing import NamedTuple
 
@@ -96,7 +97,7 @@ class AssetGraph:
     @_gc_paused
     def table(self) -> EdgeTable:
         """Every edge numbered, with its ends and kind as numpy columns over asset numbers."""
-        edges = list(self.edges())  # grouped by source, sources in model order
+        edges = list(chain.from_iterable(self.out_edges.values()))  # by source, in model order
         pos, m = self.numbers, len(edges)
         code = {k: i for i, k in enumerate(FLOW_KINDS)}
         per_source = np.fromiter(map(len, self.out_edges.values()), np.int64, len(pos))
@@ -191,11 +192,9 @@ class Steps(NamedTuple):
     def only(self, allowed: np.ndarray) -> Steps:
         """The same steps restricted to the edges `allowed` (a boolean mask over edge numbers)."""
         keep = allowed[self.edge]
-        n = len(self.indptr) - 1
-        at = np.repeat(np.arange(n), np.diff(self.indptr))[keep]
-        indptr = np.zeros(n + 1, np.int64)
-        np.cumsum(np.bincount(at, minlength=n), out=indptr[1:])
-        return Steps(indptr, self.to[keep], self.edge[keep])
+        kept = np.zeros(len(keep) + 1, np.int64)  # kept[p]: positions kept before p
+        keep.cumsum(out=kept[1:])
+        return Steps(kept[self.indptr], self.to[keep], self.edge[keep])
 
 
 def _steps(table: EdgeTable, n: int, direction: str) -> Steps:

@@ -96,6 +96,7 @@ def assess(
             on.setdefault(control, {"implemented": set(), "planned": set()})[status].add(asset)
     findings: list[Finding] = []
     order: list[tuple] = []  # the sort key of each finding
+    opened: dict[int, str] = {}  # residual score → treatment without a decision
     for t, group in _by_threat(matches):
         # Controls applied nowhere need no evidence: they are missing for every finding.
         in_use = [mit for mit in t.controls if mit.control in on]
@@ -110,6 +111,14 @@ def assess(
                     found = scored[id(m.factors)] = _score(t, m, in_use, unused, on)
             lk, im, rl, ri, implemented, planned, missing = found
             decision = decisions.get(m.id)
+            if decision is None:  # the common case: the treatment follows from the score alone
+                treatment = opened.get(rl * ri)
+                if treatment is None:
+                    treatment = opened[rl * ri] = _treatment(
+                        SEVERITY[band(rl * ri)], appetite, None, today
+                    )
+            else:
+                treatment = _treatment(SEVERITY[band(rl * ri)], appetite, decision, today)
             order.append((-rl * ri, -lk * im, m.id))
             findings.append(
                 Finding(
@@ -122,7 +131,7 @@ def assess(
                     planned,
                     missing,
                     decision,
-                    _treatment(SEVERITY[band(rl * ri)], appetite, decision, today),
+                    treatment,
                 )
             )
     raised = {f.id for f in findings}
