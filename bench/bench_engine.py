@@ -20,9 +20,12 @@ Issue targets (printed, never asserted; this is a benchmark, not a test): saikit
 per pair than pytm, and under 1 s in total at 10,000 assets on a 2-core machine.
 
 Each measurement runs in its own subprocess (pytm keeps class-level state; `TM.reset()` is called
-before each build anyway). If pytm's `resolve()` at a size is predicted to take longer than the
-budget (default 300 s), it is measured at 1,000, 2,000 and 3,000 instead and the size is
-extrapolated from the measured growth (printed); saikit is always measured.
+before each build anyway). The machine is shared and its speed drifts by tens of percent over
+seconds, so at each size the two tools are measured in turns (--pytm-repeats rounds: saikit
+--repeats times, then one pytm `resolve()`), and each tool's median is over all its samples.
+If pytm's rounds at a size are predicted to take longer than the budget (default 300 s), pytm is
+measured at 1,000, 2,000 and 3,000 instead and the size is extrapolated from the measured growth
+(printed); saikit is always measured.
 
     python bench/bench_engine.py                 # 1,000 and 10,000 assets
     python bench/bench_engine.py 1000 10000 --repeats 7 --pytm-repeats 3 --pytm-budget 300
@@ -82,12 +85,17 @@ def _timed(fn, repeats: int) -> tuple[dict, object]:
         result = fn()
         walls.append(time.perf_counter() - wall)
         cpus.append(time.process_time() - cpu)
+    return _summary(walls, cpus), result
+
+
+def _summary(walls: list[float], cpus: list[float]) -> dict:
     return {
         "wall": statistics.median(walls),
         "cpu": statistics.median(cpus),
         "walls": walls,
-        "repeats": repeats,
-    }, result
+        "cpus": cpus,
+        "repeats": len(walls),
+    }
 
 
 # --- in-process measurements (each in its own subprocess) -----------------------------------------
@@ -182,12 +190,7 @@ def measure_pytm(n: int, repeats: int, budget: float) -> dict:
         "version": _version("pytm"),
         "build": build,
         "check": check,
-        "resolve": {
-            "wall": statistics.median(walls),
-            "cpu": statistics.median(cpus),
-            "walls": walls,
-            "repeats": len(walls),
-        },
+        "resolve": _summary(walls, cpus),
     }
 
 
@@ -255,27 +258,56 @@ def _fit(points: dict[int, float]) -> tuple[float, float]:
     return math.exp(my - b * mx), b
 
 
-def pytm_results(sizes, repeats: int, budget: float) -> dict[int, dict]:
-    """pytm measured where it fits the budget, extrapolated from measured growth where not."""
-    measured: dict[int, dict] = {}
-    out: dict[int, dict] = {}
+def _merge(runs: list[dict], path: tuple[str, ...]) -> dict:
+    """One summary of the timings at `path` in each run: their samples pooled."""
+
+    def at(run):
+        for key in path:
+            run = run[key]
+        return run
+
+    return _summary(
+        [w for r in runs for w in at(r)["walls"]], [c for r in runs for c in at(r)["cpus"]]
+    )
+
+
+def measure_sizes(sizes, repeats: int, rounds: int, budget: float) -> tuple[dict, dict]:
+    """saikit and pytm at each size: measured in turns where pytm fits the budget, so that both
+    see the same machine (it is shared, and its speed drifts); elsewhere pytm is extrapolated
+    from measured growth."""
+    saikit: dict[int, dict] = {}
+    pytm: dict[int, dict] = {}
+    measured: dict[int, dict] = {}  # pytm sizes measured
     for n in sorted(sizes):
         predicted = 0.0
         if measured:
             a, b = _fit({m: r["resolve"]["wall"] for m, r in measured.items()})
-            predicted = a * n**b
+            predicted = a * n**b * rounds
         if predicted <= budget:
-            measured[n] = out[n] = _run("pytm", n, repeats, budget)
+            turns = [
+                (_run("saikit", n, repeats), _run("pytm", n, 1, budget)) for _ in range(rounds)
+            ]
+            mine, theirs = [t[0] for t in turns], [t[1] for t in turns]
+            saikit[n] = dict(
+                mine[0], times={k: _merge(mine, ("times", k)) for k in mine[0]["times"]}
+            )
+            pytm[n] = measured[n] = dict(
+                theirs[0],
+                build=statistics.median(r["build"] for r in theirs),
+                check=statistics.median(r["check"] for r in theirs),
+                resolve=_merge(theirs, ("resolve",)),
+            )
             continue
+        saikit[n] = _run("saikit", n, repeats)
         for m in FALLBACK_SIZES:
             if m not in measured and m < n:
-                measured[m] = _run("pytm", m, repeats, budget)
+                measured[m] = _run("pytm", m, rounds, budget)
         largest = measured[max(measured)]
         fits = {
             k: _fit({m: r["resolve"][k] for m, r in sorted(measured.items())})
             for k in ("wall", "cpu")
         }
-        out[n] = {
+        pytm[n] = {
             "assets": n,
             "extrapolated": True,
             "threats": largest["threats"],
@@ -284,7 +316,7 @@ def pytm_results(sizes, repeats: int, budget: float) -> dict[int, dict]:
             "tm_elements": round(n * largest["tm_elements"] / largest["assets"]),
             "resolve": {k: a * n**b for k, (a, b) in fits.items()},
         }
-    return out
+    return saikit, pytm
 
 
 def _line(name: str, t: dict, note: str = "") -> str:
@@ -293,8 +325,7 @@ def _line(name: str, t: dict, note: str = "") -> str:
 
 def main(sizes, repeats: int, pytm_repeats: int, budget: float) -> int:
     load_before = os.getloadavg()
-    saikit = {n: _run("saikit", n, repeats) for n in sizes}
-    pytm = pytm_results(sizes, pytm_repeats, budget)
+    saikit, pytm = measure_sizes(sizes, repeats, pytm_repeats, budget)
     parse = _run("parse", PARSE_SIZE, repeats)
     load_after = os.getloadavg()
     version = next(r["version"] for r in pytm.values() if "version" in r)
@@ -317,7 +348,8 @@ def main(sizes, repeats: int, pytm_repeats: int, budget: float) -> int:
         print(f"{title:<50}wall{'':9}cpu")
         print(
             f"  saikit: {s['threats']} threats ({s['applicable_threats']} for this AI type), "
-            f"{s['findings']:,} findings, median of {repeats} (library loaded once, "
+            f"{s['findings']:,} findings, median of {s['times']['full evaluation']['repeats']} "
+            f"(library loaded once, "
             f"{s['library_load']:.2f} s, not counted)"
         )
         for name, t in s["times"].items():
@@ -434,13 +466,13 @@ if __name__ == "__main__":
         "--pytm-repeats",
         type=int,
         default=3,
-        help="pytm resolve() repeats (median); stops early past the budget",
+        help="rounds per size: saikit (--repeats runs) then one pytm resolve(), in turns",
     )
     ap.add_argument(
         "--pytm-budget",
         type=float,
         default=300.0,
-        help="seconds: sizes whose resolve() is predicted to take longer are extrapolated",
+        help="seconds: sizes whose pytm rounds are predicted to take longer are extrapolated",
     )
     args = ap.parse_args()
     sys.exit(main(sorted(args.sizes), args.repeats, args.pytm_repeats, args.pytm_budget))
