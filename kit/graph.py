@@ -156,15 +156,17 @@ def build(model: SystemModel) -> AssetGraph:
     >>> sorted(blast_radius(g, "training-data"))  # doctest: +SKIP
     ['fraud-api', 'fraud-model', 'analysts']
     """
-    out_edges: dict[str, list[Edge]] = {a.id: [] for a in model.assets}
-    in_edges: dict[str, list[Edge]] = {a.id: [] for a in model.assets}
+    ids = [a.id for a in model.assets]
+    out_edges: dict[str, list[Edge]] = {a: [] for a in ids}
+    in_edges: dict[str, list[Edge]] = {a: [] for a in ids}
+    make = tuple.__new__  # Edge(...) without the keyword-handling wrapper: one call per flow
     for flow in model.flows:
-        if flow.kind == "depends_on":
-            edge = Edge(flow.target, flow.source, flow.kind, flow)
-        else:
-            edge = Edge(flow.source, flow.target, flow.kind, flow)
-        out_edges[edge.source].append(edge)
-        in_edges[edge.target].append(edge)
+        source, target, kind = flow.source, flow.target, flow.kind
+        if kind == "depends_on":
+            source, target = target, source
+        edge = make(Edge, (source, target, kind, flow))
+        out_edges[source].append(edge)
+        in_edges[target].append(edge)
     return AssetGraph(model, out_edges, in_edges)
 
 
@@ -260,6 +262,8 @@ def reach(steps: Steps, targets: np.ndarray, depth: int = 1) -> Reach:
     through a neighbour that is itself a target).
     """
     n = len(targets)
+    if not targets.any():
+        return Reach(targets, np.full((2, n), -1, np.int64), None, None)
     # Per asset, up to two targets (slot 0 nearest), the edge it leaves by toward each and the
     # next asset on that way; -1 where none. An asset holds `first_label >= 0` targets, plus one
     # more when `second_label >= 0`.

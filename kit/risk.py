@@ -95,7 +95,8 @@ def assess(
         for control, status in controls.items():
             on.setdefault(control, {"implemented": set(), "planned": set()})[status].add(asset)
     findings: list[Finding] = []
-    order: list[tuple] = []  # the sort key of each finding
+    ids: list[str] = []  # each finding's ID and rank, for sorting
+    ranks: list[int] = []
     opened: dict[int, str] = {}  # residual score → treatment without a decision
     for t, group in _by_threat(matches):
         # Controls applied nowhere need no evidence: they are missing for every finding.
@@ -119,7 +120,8 @@ def assess(
                     )
             else:
                 treatment = _treatment(SEVERITY[band(rl * ri)], appetite, decision, today)
-            order.append((-rl * ri, -lk * im, m.id))
+            ids.append(m.id)
+            ranks.append(-32 * rl * ri - lk * im)  # residual first, then inherent (both ≤ 25)
             findings.append(
                 Finding(
                     m,
@@ -137,8 +139,11 @@ def assess(
     raised = {f.id for f in findings}
     stale = [d for d in model.decisions if d.finding not in raised]
     overdue = [f.id for f in findings if f.treatment == "review overdue"]
-    # highest residual first, then highest inherent, then by ID (unique, so never a tie)
-    findings = [f for _, f in sorted(zip(order, findings, strict=True))]
+    # Highest residual first, then highest inherent, then by ID: two sorts on plain keys (a
+    # stable sort keeps the ID order within a rank), far cheaper than comparing tuples.
+    order = sorted(range(len(findings)), key=ids.__getitem__)
+    order.sort(key=ranks.__getitem__)
+    findings = [findings[i] for i in order]
     return Assessment(findings, stale, overdue)
 
 

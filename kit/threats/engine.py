@@ -124,8 +124,11 @@ class Evaluator:
             else:
                 original = dict(zip(keys, col, strict=True))
                 values = [original[k] for k in number]
-            number = {k: i for i, k in enumerate(number)}
-            codes = np.fromiter(map(number.__getitem__, keys), np.int64, self.n)
+            if len(values) == 1:  # common: an attribute nobody filled in
+                codes = np.zeros(self.n, np.int64)
+            else:
+                number = {k: i for i, k in enumerate(number)}
+                codes = np.fromiter(map(number.__getitem__, keys), np.int64, self.n)
             found = self._codes_of[attribute] = (codes, values)
         return found
 
