@@ -248,6 +248,9 @@ class Reach:
         return target, out
 
 
+_UNSET = np.iinfo(np.int64).max
+
+
 def reach(steps: Steps, targets: np.ndarray, depth: int = 1) -> Reach:
     """Every asset from which some target is reached within `depth` steps, and how.
 
@@ -271,8 +274,7 @@ def reach(steps: Steps, targets: np.ndarray, depth: int = 1) -> Reach:
     first_label, second_label = labels
     nodes = carried = np.flatnonzero(targets)  # the frontier, and the target each entry carries
     first_label[nodes] = nodes
-    unset = np.iinfo(np.int64).max
-    earliest = np.full(n, unset)  # scratch: the first new entry per asset, reset after use
+    earliest = np.full(n, _UNSET)  # scratch: the first new entry per asset, reset after use
     for _ in range(depth if len(steps.to) else 0):
         # Every edge out of the frontier: the frontier entry it leaves, its position in `steps`
         # (array methods, not np.* functions: these arrays are often tiny, and calls dominate)
@@ -291,14 +293,14 @@ def reach(steps: Steps, targets: np.ndarray, depth: int = 1) -> Reach:
         index = np.arange(len(other))
         np.minimum.at(earliest, other, index)
         first_of = earliest[other]
-        earliest[other] = unset
+        earliest[other] = _UNSET
         take = first_of == index
         slot = (first_label[other] >= 0).astype(np.int64)
         second = (label != label[first_of]) & (slot == 0)  # never a first: its label differs
         if np.count_nonzero(second):
             np.minimum.at(earliest, other[second], index[second])
             is_second = earliest[other] == index
-            earliest[other] = unset
+            earliest[other] = _UNSET
             take |= is_second
             slot += is_second
         entry, at, label, other, slot = entry[take], at[take], label[take], other[take], slot[take]

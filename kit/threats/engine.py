@@ -323,6 +323,7 @@ def _evaluate_all(graph: AssetGraph, library: Library) -> list[Match]:
     ids = ev.ids
     ai_type = graph.model.system.ai_type
     matches: list[Match] = []
+    make = tuple.__new__  # Match(...) without the keyword-handling wrapper: one call each
     for threat in sorted(library.threats.values(), key=lambda t: t.id):
         if ai_type not in threat.ai_types:
             continue
@@ -342,5 +343,6 @@ def _evaluate_all(graph: AssetGraph, library: Library) -> list[Match]:
             if kept is None:
                 kept = held[row] = tuple(f for f, h in zip(factors, row, strict=True) if h)
             asset = ids[number]
-            matches.append(Match(f"{threat.id}@{asset}", threat, asset, kept, ev, number))
+            match = make(Match, (f"{threat.id}@{asset}", threat, asset, kept, ev, number))
+            matches.append(match)
     return matches
