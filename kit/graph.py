@@ -18,10 +18,9 @@ import gc
 import math
 import random
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
-from itertools import chain
-from operator import itemgetter
+from operator import attrgetter
 from typing import NamedTuple
 
 import networkx as nx
@@ -64,13 +63,13 @@ class Edge(NamedTuple):
 class AssetGraph:
     """The inventory graph of one system, with adjacency lists for fast walks.
 
-    `out_edges[a]` and `in_edges[a]` list the edges leaving and entering asset `a`. The networkx
-    view (`graph`) is made on first use, so analyses that only walk the lists never pay for it.
+    Edge number i is flow i of the system file (`edge_list[i]`). `out_edges[a]` and
+    `in_edges[a]` list the edges leaving and entering asset `a`; `table` holds the edges as numpy
+    columns for the threat engine. Each view is made on first use, so a caller pays only for the
+    ones it needs (the networkx view `graph` included).
     """
 
     model: SystemModel
-    out_edges: dict[str, list[Edge]] = field(default_factory=dict)
-    in_edges: dict[str, list[Edge]] = field(default_factory=dict)
 
     @property
     def assets(self):
@@ -79,6 +78,37 @@ class AssetGraph:
     def edges(self) -> Iterable[Edge]:
         for edges in self.out_edges.values():
             yield from edges
+
+    @cached_property
+    @_gc_paused
+    def edge_list(self) -> list[Edge]:
+        """One edge per flow, in file order (a depends_on flow reversed)."""
+        make = tuple.__new__  # Edge(...) without the keyword-handling wrapper: one call each
+        out = []
+        for flow in self.model.flows:
+            source, target, kind = flow.source, flow.target, flow.kind
+            if kind == "depends_on":
+                source, target = target, source
+            out.append(make(Edge, (source, target, kind, flow)))
+        return out
+
+    @cached_property
+    def out_edges(self) -> dict[str, list[Edge]]:
+        return self._adjacency[0]
+
+    @cached_property
+    def in_edges(self) -> dict[str, list[Edge]]:
+        return self._adjacency[1]
+
+    @cached_property
+    @_gc_paused
+    def _adjacency(self) -> tuple[dict[str, list[Edge]], dict[str, list[Edge]]]:
+        out_edges: dict[str, list[Edge]] = {a: [] for a in self.numbers}
+        in_edges: dict[str, list[Edge]] = {a: [] for a in self.numbers}
+        for edge in self.edge_list:
+            out_edges[edge.source].append(edge)
+            in_edges[edge.target].append(edge)
+        return out_edges, in_edges
 
     @cached_property
     def graph(self) -> nx.MultiDiGraph:
@@ -91,22 +121,18 @@ class AssetGraph:
     @cached_property
     def numbers(self) -> dict[str, int]:
         """{asset ID: its number}, assets numbered 0..n-1 in model order."""
-        return {a: i for i, a in enumerate(self.out_edges)}
+        return {a.id: i for i, a in enumerate(self.model.assets)}
 
     @cached_property
-    @_gc_paused
     def table(self) -> EdgeTable:
-        """Every edge numbered, with its ends and kind as numpy columns over asset numbers."""
-        edges = list(chain.from_iterable(self.out_edges.values()))  # by source, in model order
-        pos, m = self.numbers, len(edges)
+        """Every edge (edge i = flow i) with its ends and kind as numpy columns."""
+        flows, pos, m = self.model.flows, self.numbers, len(self.model.flows)
         code = {k: i for i, k in enumerate(FLOW_KINDS)}
-        per_source = np.fromiter(map(len, self.out_edges.values()), np.int64, len(pos))
-        return EdgeTable(
-            edges,
-            np.repeat(np.arange(len(pos)), per_source),
-            np.fromiter(map(pos.__getitem__, map(itemgetter(1), edges)), np.int64, m),
-            np.fromiter(map(code.__getitem__, map(itemgetter(2), edges)), np.int64, m),
-        )
+        kind = np.fromiter(map(code.__getitem__, map(attrgetter("kind"), flows)), np.int64, m)
+        source = np.fromiter(map(pos.__getitem__, map(attrgetter("source"), flows)), np.int64, m)
+        target = np.fromiter(map(pos.__getitem__, map(attrgetter("target"), flows)), np.int64, m)
+        reverse = kind == code["depends_on"]  # influence runs from the dependency
+        return EdgeTable(np.where(reverse, target, source), np.where(reverse, source, target), kind)
 
     def steps(self, direction: str) -> Steps:
         """The edges a walk `direction` follows, grouped by the node it steps from (cached)."""
@@ -123,7 +149,7 @@ class AssetGraph:
     @_gc_paused
     def indexed(self) -> Indexed:
         """The graph as integer adjacency lists, for whole-graph analyses."""
-        ids, pos = list(self.out_edges), self.numbers
+        ids, pos = list(self.numbers), self.numbers
         succ = [[pos[e.target] for e in self.out_edges[a]] for a in ids]
         pred = [[pos[e.source] for e in self.in_edges[a]] for a in ids]
         return Indexed(ids, pos, succ, pred)
@@ -156,28 +182,16 @@ def build(model: SystemModel) -> AssetGraph:
     >>> sorted(blast_radius(g, "training-data"))  # doctest: +SKIP
     ['fraud-api', 'fraud-model', 'analysts']
     """
-    ids = [a.id for a in model.assets]
-    out_edges: dict[str, list[Edge]] = {a: [] for a in ids}
-    in_edges: dict[str, list[Edge]] = {a: [] for a in ids}
-    make = tuple.__new__  # Edge(...) without the keyword-handling wrapper: one call per flow
-    for flow in model.flows:
-        source, target, kind = flow.source, flow.target, flow.kind
-        if kind == "depends_on":
-            source, target = target, source
-        edge = make(Edge, (source, target, kind, flow))
-        out_edges[source].append(edge)
-        in_edges[target].append(edge)
-    return AssetGraph(model, out_edges, in_edges)
+    return AssetGraph(model)
 
 
 Path = tuple[Edge, ...]
 
 
 class EdgeTable(NamedTuple):
-    """The edges numbered 0..m-1; `source`, `target` (asset numbers) and `kind` (index into
-    FLOW_KINDS) are numpy columns, so a walk can filter and step over all edges at once."""
+    """The edges as numpy columns: edge i runs from asset number `source[i]` to `target[i]`,
+    and `kind[i]` indexes FLOW_KINDS; so a walk can filter and step over all edges at once."""
 
-    edges: list[Edge]
     source: np.ndarray
     target: np.ndarray
     kind: np.ndarray

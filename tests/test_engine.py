@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from kit.analysis import analyse_model
 from kit.errors import InputError
-from kit.graph import AssetGraph, Edge, reach
+from kit.graph import AssetGraph, reach
 from kit.model import SystemModel
 from kit.threats.library import load_library
 
@@ -281,9 +281,11 @@ def test_equals_on_a_list_attribute_is_refused_at_load(tmp_path):
 def _oracle_distance(edges, n, start, targets, direction, allowed):
     """Breadth-first distance from `start` to the nearest target other than itself (None)."""
     step: dict[int, list[int]] = {}
-    for number, (s, t, _) in enumerate(edges):
+    for number, (s, t, kind) in enumerate(edges):
         if s == t or not allowed[number]:
             continue
+        if kind == "depends_on":  # influence runs from the dependency
+            s, t = t, s
         if direction in ("downstream", "neighbour"):
             step.setdefault(s, []).append(t)
         if direction in ("upstream", "neighbour"):
@@ -309,27 +311,23 @@ def _oracle_distance(edges, n, start, targets, direction, allowed):
 )
 def test_reach_agrees_with_a_brute_force_search(n, data, direction, depth):
     """Who qualifies, which target each finds (the nearest other one) and the path to it."""
-    kinds = ["trains", "serves"]
+    kinds = ["trains", "serves", "depends_on"]
     edges = data.draw(
         st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1), st.sampled_from(kinds)))
     )
     targets = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)), bool)
-    allowed = np.array(
-        data.draw(st.lists(st.booleans(), min_size=len(edges), max_size=len(edges))), bool
-    )
+    allowed = data.draw(st.lists(st.booleans(), min_size=len(edges), max_size=len(edges)))
     ids = [f"a{i}" for i in range(n)]
-    out_edges = {a: [] for a in ids}
-    in_edges = {a: [] for a in ids}
-    for number, (s, t, kind) in enumerate(edges):
-        e = Edge(ids[s], ids[t], kind, SimpleNamespace(id=f"f{number}"))
-        out_edges[e.source].append(e)
-        in_edges[e.target].append(e)
-    graph = AssetGraph(None, out_edges, in_edges)
-    table = graph.table
-    order = {id(e): i for i, e in enumerate(table.edges)}  # the table numbers edges by source
-    allowed_by_table = np.array([allowed[int(e.flow.id[1:])] for e in table.edges], bool)
-
-    found = reach(graph.steps(direction).only(allowed_by_table), targets, depth)
+    model = SimpleNamespace(
+        assets=[SimpleNamespace(id=a) for a in ids],
+        flows=[
+            SimpleNamespace(id=f"f{i}", source=ids[s], target=ids[t], kind=kind)
+            for i, (s, t, kind) in enumerate(edges)
+        ],
+    )
+    graph = AssetGraph(model)  # edge i is flow i
+    steps = graph.steps(direction).only(np.array(allowed, bool))
+    found = reach(steps, targets, depth)
 
     for a in range(n):
         dist = _oracle_distance(edges, n, a, targets, direction, allowed)
@@ -341,8 +339,8 @@ def test_reach_agrees_with_a_brute_force_search(n, data, direction, depth):
         assert target != a and targets[target] and len(path) == dist
         node = ids[a]
         for number in path:
-            e = table.edges[number]
-            assert allowed_by_table[order[id(e)]]
+            e = graph.edge_list[number]
+            assert allowed[number]
             forward = e.source == node and direction in ("downstream", "neighbour")
             backward = e.target == node and direction in ("upstream", "neighbour")
             assert forward or backward

@@ -145,7 +145,7 @@ class Evaluator:
             found = self.graph.steps(direction)
             if kinds or wanted:
                 table = self.graph.table
-                allowed = np.ones(len(table.edges), bool)
+                allowed = np.ones(len(table.kind), bool)
                 if kinds:
                     wanted_kind = np.zeros(len(FLOW_KINDS), bool)
                     wanted_kind[[FLOW_KINDS.index(k) for k in kinds]] = True
@@ -160,9 +160,8 @@ class Evaluator:
         """One flow attribute, per edge number."""
         col = self._flow_columns.get(attribute)
         if col is None:
-            edges = self.graph.table.edges
-            flows = map(itemgetter(3), edges)
-            col = np.fromiter(map(attrgetter(attribute), flows), bool, len(edges))
+            flows = self.graph.model.flows  # flow i is edge i
+            col = np.fromiter(map(attrgetter(attribute), flows), bool, len(flows))
             self._flow_columns[attribute] = col
         return col
 
@@ -259,7 +258,7 @@ class Evaluator:
         if isinstance(cond, (Upstream, Downstream, Neighbour)):
             walk = getattr(cond, next(iter(type(cond).model_fields)))
             target, path = self._walk(cond, self._key(cond)).path(asset)
-            edges = self.graph.table.edges
+            edges = self.graph.edge_list
             fact = ("walk", self.ids[asset], tuple(edges[e] for e in path))
             return (fact, *self.explain(walk.where, target)) if walk.where is not None else (fact,)
         if isinstance(cond, All):
