@@ -263,33 +263,87 @@ class Reach:
 
 
 _UNSET = np.iinfo(np.int64).max
+BATCH_ASSETS = 500_000  # copies of the graph searched at once, in assets: bounds the memory
+
+
+class Search(NamedTuple):
+    """One multi-source search: the edges it may follow (`AssetGraph.steps(direction)` ("downstream":
+    follow flows forward to a target, "upstream": backward, "neighbour": either way), restricted
+    with `Steps.only` where only some edges count), its targets (a boolean mask over asset
+    numbers) and how many steps it may take."""
+
+    steps: Steps
+    targets: np.ndarray
+    depth: int = 1
 
 
 def reach(steps: Steps, targets: np.ndarray, depth: int = 1) -> Reach:
-    """Every asset from which some target is reached within `depth` steps, and how.
+    """Every asset from which some target is reached within `depth` steps, and how."""
+    return reach_all([Search(steps, targets, depth)])[0]
 
-    `steps` are the edges the walk may follow, from `AssetGraph.steps(direction)` ("downstream":
-    follow flows forward to a target, "upstream": backward, "neighbour": either way), restricted
-    with `Steps.only` where only some edges count. `targets` is a boolean mask over asset
-    numbers. One multi-source breadth-first search from all the targets at once, walking edges
-    backward from them, each level a handful of numpy operations over the edges it touches. Each
-    asset keeps its two nearest distinct targets, so a target that is itself a start still finds
-    the nearest *other* one; ties go to the target met first (the lower asset number at the
-    first step). With every asset a target, depth 1 is enough (anything further is reached
-    through a neighbour that is itself a target).
+
+def reach_all(searches: list[Search]) -> list[Reach]:
+    """For each search, every asset from which one of its targets is reached within its depth.
+
+    Each is a multi-source breadth-first search from all its targets at once, walking edges
+    backward from them. Each asset keeps its two nearest distinct targets, so a target that is
+    itself a start still finds the nearest *other* one; ties go to the target met first (the
+    lower asset number at the first step). With every asset a target, depth 1 is enough
+    (anything further is reached through a neighbour that is itself a target).
+
+    The searches run together, as one search over as many disjoint copies of the graph (copy k
+    of asset i is k*n + i), so each level is a few dozen numpy operations whatever the number of
+    searches: the cost is the edges touched, not the searches made.
     """
-    n = len(targets)
-    if not targets.any():
-        return Reach(targets, np.full((2, n), -1, np.int64), None, None)
+    if not searches:
+        return []
+    n = len(searches[0].targets)
+    out: list[Reach | None] = [None] * len(searches)
+    todo = []
+    for k, search in enumerate(searches):
+        if search.targets.any() and len(search.steps.to):
+            todo.append(k)
+        else:
+            out[k] = Reach(search.targets, np.full((2, n), -1, np.int64), None, None)
+    per_batch = max(1, BATCH_ASSETS // max(n, 1))
+    for first in range(0, len(todo), per_batch):
+        batch = todo[first : first + per_batch]
+        found = _search([searches[k] for k in batch], n)
+        for j, k in enumerate(batch):
+            part = slice(j * n, (j + 1) * n)
+            out[k] = Reach(searches[k].targets, *(x[:, part] for x in found))
+    return out  # type: ignore[return-value]
+
+
+def _search(searches: list[Search], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(labels, via_edge, via_next) over the copies, in asset numbers within each copy."""
+    w = len(searches)
+    # The union of the copies' steps, as one CSR over w * n assets.
+    sizes = np.array([len(s.steps.to) for s in searches])
+    starts = np.concatenate(([0], sizes.cumsum()))
+    steps = Steps(
+        np.concatenate(
+            [s.steps.indptr[:-1] + start for s, start in zip(searches, starts, strict=False)]
+            + [starts[-1:]]
+        ),
+        np.concatenate([s.steps.to + k * n for k, s in enumerate(searches)]),
+        np.concatenate([s.steps.edge for s in searches]),
+    )
+    depths = np.array([s.depth for s in searches])
+    limit = depths.repeat(n) if depths.min() != depths.max() else None
+    targets = np.concatenate([s.targets for s in searches])
     # Per asset, up to two targets (slot 0 nearest), the edge it leaves by toward each and the
     # next asset on that way; -1 where none. An asset holds `first_label >= 0` targets, plus one
     # more when `second_label >= 0`.
-    labels, via_edge, via_next = np.full((3, 2, n), -1, np.int64)
+    labels, via_edge, via_next = np.full((3, 2, w * n), -1, np.int64)
     first_label, second_label = labels
     nodes = carried = np.flatnonzero(targets)  # the frontier, and the target each entry carries
     first_label[nodes] = nodes
-    earliest = np.full(n, _UNSET)  # scratch: the first new entry per asset, reset after use
-    for _ in range(depth if len(steps.to) else 0):
+    earliest = np.full(w * n, _UNSET)  # scratch: the first new entry per asset, reset after use
+    for level in range(int(depths.max())):
+        if level and limit is not None:  # copies whose depth is spent drop out
+            alive = limit[nodes] > level
+            nodes, carried = nodes[alive], carried[alive]
         # Every edge out of the frontier: the frontier entry it leaves, its position in `steps`
         # (array methods, not np.* functions: these arrays are often tiny, and calls dominate)
         starts = steps.indptr[nodes]
@@ -322,7 +376,11 @@ def reach(steps: Steps, targets: np.ndarray, depth: int = 1) -> Reach:
         via_edge[slot, other] = steps.edge[at]
         via_next[slot, other] = nodes[entry]
         nodes, carried = other, label
-    return Reach(targets, labels, via_edge, via_next)
+    if w > 1:  # back to asset numbers within each copy
+        base = np.arange(w * n) // n * n
+        labels -= np.where(labels >= 0, base, 0)
+        via_next -= np.where(via_next >= 0, base, 0)
+    return labels, via_edge, via_next
 
 
 def reachable(graph: AssetGraph, start: str, *, direction: str, kinds=None) -> set[str]:

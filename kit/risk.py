@@ -97,46 +97,30 @@ def assess(
     findings: list[Finding] = []
     ids: list[str] = []  # each finding's ID and rank, for sorting
     ranks: list[int] = []
-    opened: dict[int, str] = {}  # residual score → treatment without a decision
-    for t, group in _by_threat(matches):
-        # Controls applied nowhere need no evidence: they are missing for every finding.
-        in_use = [mit for mit in t.controls if mit.control in on]
-        unused = tuple(mit.control for mit in t.controls if mit.control not in on)
-        scored: dict[int, tuple] = {}  # id(factors) → scores and controls (tuples are shared)
-        for m in group:
-            if in_use:
-                found = _score(t, m, in_use, unused, on)
-            else:
-                found = scored.get(id(m.factors))
-                if found is None:
-                    found = scored[id(m.factors)] = _score(t, m, in_use, unused, on)
-            lk, im, rl, ri, implemented, planned, missing = found
-            decision = decisions.get(m.id)
-            if decision is None:  # the common case: the treatment follows from the score alone
-                treatment = opened.get(rl * ri)
-                if treatment is None:
-                    treatment = opened[rl * ri] = _treatment(
-                        SEVERITY[band(rl * ri)], appetite, None, today
-                    )
-            else:
-                treatment = _treatment(SEVERITY[band(rl * ri)], appetite, decision, today)
-            ids.append(m.id)
-            ranks.append(-32 * rl * ri - lk * im)  # residual first, then inherent (both ≤ 25)
-            findings.append(
-                Finding(
-                    m,
-                    lk,
-                    im,
-                    rl,
-                    ri,
-                    implemented,
-                    planned,
-                    missing,
-                    decision,
-                    treatment,
-                )
-            )
-    raised = {f.id for f in findings}
+    threat = None
+    for m in matches:  # the engine gives them threat by threat
+        if m.threat is not threat:
+            threat = m.threat
+            # Controls applied nowhere need no evidence: they are missing for every finding.
+            in_use = [mit for mit in threat.controls if mit.control in on]
+            unused = tuple(mit.control for mit in threat.controls if mit.control not in on)
+            scored: dict[int, tuple] = {}  # id(factors) → _score(...); factor tuples are shared
+        found = None if in_use else scored.get(id(m.factors))
+        if found is None:
+            found = _score(threat, m, in_use, unused, on)
+            found += (_treatment(SEVERITY[band(found[2] * found[3])], appetite, None, today),)
+            if not in_use:
+                scored[id(m.factors)] = found
+        lk, im, rl, ri, implemented, planned, missing, treatment = found
+        decision = decisions.get(m.id) if decisions else None
+        if decision is not None:
+            treatment = _treatment(SEVERITY[band(rl * ri)], appetite, decision, today)
+        ids.append(m.id)
+        ranks.append(-32 * rl * ri - lk * im)  # residual first, then inherent (both ≤ 25)
+        findings.append(
+            Finding(m, lk, im, rl, ri, implemented, planned, missing, decision, treatment)
+        )
+    raised = set(ids)
     stale = [d for d in model.decisions if d.finding not in raised]
     overdue = [f.id for f in findings if f.treatment == "review overdue"]
     # Highest residual first, then highest inherent, then by ID: two sorts on plain keys (a
@@ -168,17 +152,6 @@ def _score(t, m: Match, in_use: list, unused: tuple, on: dict) -> tuple:
         missing.sort(key=[mit.control for mit in t.controls].index)
     rl, ri = _clamp(lk + dl), _clamp(im + di)
     return lk, im, rl, ri, tuple(implemented), tuple(planned), tuple(missing)
-
-
-def _by_threat(matches: list[Match]):
-    """(threat, its matches) in order of first appearance."""
-    groups: dict[int, tuple] = {}
-    for m in matches:
-        group = groups.get(id(m.threat))
-        if group is None:
-            group = groups[id(m.threat)] = (m.threat, [])
-        group[1].append(m)
-    return groups.values()
 
 
 def _treatment(severity: int, appetite: int, decision: Decision | None, today: dt.date) -> str:

@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..graph import AssetGraph, Reach, Steps, reach, render_path
+from ..graph import AssetGraph, Reach, Search, Steps, reach_all, render_path
 from ..model import FLOW_KINDS
 from .conditions import (
     LIST_ATTRIBUTES,
@@ -30,6 +30,7 @@ from .conditions import (
     Neighbour,
     Not,
     Upstream,
+    Walk,
 )
 from .library import Library, Threat
 
@@ -185,17 +186,10 @@ class Evaluator:
             return self._attribute(cond)
         if isinstance(cond, (Upstream, Downstream, Neighbour)):
             return self._walk(cond, key).first >= 0
-        if isinstance(cond, (All, Any_)):
-            # Attribute tests first: once no asset is left (all) or every asset is in (any),
-            # the graph tests that remain need not run.
-            all_ = isinstance(cond, All)
-            parts = sorted(cond.all if all_ else cond.any, key=_is_walk)
-            out = self.evaluate(parts[0])
-            for part in parts[1:]:
-                if not out.any() if all_ else out.all():
-                    break
-                out = out & self.evaluate(part) if all_ else out | self.evaluate(part)
-            return out
+        if isinstance(cond, All):
+            return np.logical_and.reduce([self.evaluate(c) for c in cond.all])
+        if isinstance(cond, Any_):
+            return np.logical_or.reduce([self.evaluate(c) for c in cond.any])
         if isinstance(cond, Not):
             return ~self.evaluate(cond.not_)
         raise TypeError(f"unknown condition {type(cond).__name__}")
@@ -231,16 +225,45 @@ class Evaluator:
     def _walk(self, cond, key: str) -> Reach:
         found = self._reaches.get(key)
         if found is None:
-            direction = next(iter(type(cond).model_fields))
-            walk = getattr(cond, direction)
-            wanted = walk.flow.model_dump(exclude_none=True) if walk.flow is not None else {}
-            steps = self.steps(direction, walk.kinds, wanted)
-            if walk.where is None:  # every asset a target: one step says it all
-                found = reach(steps, np.ones(self.n, bool))
-            else:
-                found = reach(steps, self.evaluate(walk.where), walk.depth)
-            self._reaches[key] = found
+            self.prepare([cond])
+            found = self._reaches[key]
         return found
+
+    def prepare(self, conditions: Iterable[Condition]) -> None:
+        """Run every graph test in `conditions` not run yet, all those of one nesting level in
+        one batched search (a test nested in another's `where` runs in an earlier batch)."""
+        levels: dict[str, tuple[int, Condition]] = {}
+
+        def level(cond) -> int:  # how deep graph tests nest in cond; -1: none
+            if isinstance(cond, AttributeTest):
+                return -1
+            if isinstance(cond, (All, Any_)):
+                return max(level(c) for c in (cond.all if isinstance(cond, All) else cond.any))
+            if isinstance(cond, Not):
+                return level(cond.not_)
+            where = _walk_of(cond).where
+            found = 1 + (level(where) if where is not None else -1)
+            key = self._key(cond)
+            if key not in self._reaches:
+                levels[key] = (found, cond)
+            return found
+
+        for cond in conditions:
+            level(cond)
+        for depth in sorted({lvl for lvl, _ in levels.values()}):
+            batch = {k: c for k, (lvl, c) in levels.items() if lvl == depth}
+            searches = [self._search(c) for c in batch.values()]
+            self._reaches.update(zip(batch, reach_all(searches), strict=True))
+
+    def _search(self, cond) -> Search:
+        """The search a graph test needs (its `where` must be computable already)."""
+        direction = next(iter(type(cond).model_fields))
+        walk = getattr(cond, direction)
+        wanted = walk.flow.model_dump(exclude_none=True) if walk.flow is not None else {}
+        steps = self.steps(direction, walk.kinds, wanted)
+        if walk.where is None:  # every asset a target: one step says it all
+            return Search(steps, np.ones(self.n, bool))
+        return Search(steps, self.evaluate(walk.where), walk.depth)
 
     def evidence(self, threat: Threat, asset: int) -> Evidence:
         """Why `threat` applies to asset number `asset` (worked out once)."""
@@ -256,7 +279,7 @@ class Evaluator:
         if isinstance(cond, AttributeTest):
             return (("attr", self._describe(cond, asset)),)
         if isinstance(cond, (Upstream, Downstream, Neighbour)):
-            walk = getattr(cond, next(iter(type(cond).model_fields)))
+            walk = _walk_of(cond)
             target, path = self._walk(cond, self._key(cond)).path(asset)
             edges = self.graph.edge_list
             fact = ("walk", self.ids[asset], tuple(edges[e] for e in path))
@@ -292,8 +315,8 @@ def _hashable(value):
     return value
 
 
-def _is_walk(cond: Condition) -> bool:
-    return isinstance(cond, (Upstream, Downstream, Neighbour))
+def _walk_of(cond: Upstream | Downstream | Neighbour) -> Walk:
+    return getattr(cond, next(iter(type(cond).model_fields)))
 
 
 def _present(value) -> bool:
@@ -321,11 +344,15 @@ def _evaluate_all(graph: AssetGraph, library: Library) -> list[Match]:
     ev = Evaluator(graph, library.condition_keys)
     ids = ev.ids
     ai_type = graph.model.system.ai_type
+    threats = [
+        t
+        for t in sorted(library.threats.values(), key=lambda t: t.id)
+        if ai_type in t.ai_types and ev.of_types(t.attaches_to).any()
+    ]
+    ev.prepare(c for t in threats for c in (t.when, *(f.when for f in t.factors)) if c is not None)
     matches: list[Match] = []
     make = tuple.__new__  # Match(...) without the keyword-handling wrapper: one call each
-    for threat in sorted(library.threats.values(), key=lambda t: t.id):
-        if ai_type not in threat.ai_types:
-            continue
+    for threat in threats:
         hits = ev.of_types(threat.attaches_to)
         if threat.when is not None:
             hits = hits & ev.evaluate(threat.when)
