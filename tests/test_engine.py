@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
 import textwrap
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -352,3 +356,31 @@ def test_reach_agrees_with_a_brute_force_search(n, data, direction, depth):
             assert forward or backward
             node = e.target if forward else e.source
         assert node == ids[target]
+
+
+_REGISTER = """
+import datetime as dt, json, sys
+from kit.analysis import analyse
+a = analyse(sys.argv[1], today=dt.date(2026, 1, 1))
+print(json.dumps([[f.id, f.residual_score, f.controls_implemented, f.match.explanation]
+                  for f in a.assessment.findings]))
+"""
+
+
+@pytest.mark.parametrize("example", ["ops-agent", "credit-risk"])
+def test_the_register_does_not_depend_on_the_string_hash_seed(example):
+    """Where several assets could explain a finding, the same one is chosen in every process
+    (it once followed set order, which moves with PYTHONHASHSEED, and with it the controls
+    credited and the residual risk)."""
+    path = Path(__file__).parent.parent / "examples" / f"{example}.yaml"
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", _REGISTER, str(path)],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in range(6)
+    }
+    assert len(outputs) == 1

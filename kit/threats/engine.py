@@ -1,9 +1,10 @@
 """The threat engine: evaluates every threat's `when` set-at-a-time over the asset graph.
 
 Each condition becomes a boolean mask over the assets (numbered in model order), computed once
-for all of them: attribute tests scan one column, graph tests are one multi-source search over
-the edge table (kit.graph.reach), and all / any / not are mask algebra. Identical sub-conditions
-are computed once per evaluation. Why a condition holds is worked out only when someone asks
+for all of them: attribute tests run once per distinct value of a column, graph tests are
+multi-source searches over the edge table (kit.graph.reach_all, all those of one nesting level
+in one batch), and all / any / not are mask algebra. Identical sub-conditions are computed once
+per evaluation. Why a condition holds is worked out only when someone asks
 (a finding's explanation, or the assets its controls may sit on), from the masks and walks
 already computed. Cost ≈ rules × (assets + flows), mostly inside numpy.
 """
@@ -91,6 +92,7 @@ class Evaluator:
         self._steps: dict[tuple, Steps] = {}
         self._flow_columns: dict[str, np.ndarray] = {}
         self._evidence: dict[tuple[str, int], Evidence] = {}
+        self._explained: dict[tuple[int, int], Evidence] = {}  # (id(condition), asset) → why
 
     def of_types(self, types: Iterable[str]) -> np.ndarray:
         """The mask of assets of the given types."""
@@ -276,6 +278,13 @@ class Evaluator:
 
     def explain(self, cond: Condition, asset: int) -> Evidence:
         """Why asset number `asset` satisfies `cond`: the facts and walks that make it hold."""
+        key = (id(cond), asset)  # many findings share a sub-explanation (a target's, say)
+        found = self._explained.get(key)
+        if found is None:
+            found = self._explained[key] = self._explain(cond, asset)
+        return found
+
+    def _explain(self, cond: Condition, asset: int) -> Evidence:
         if isinstance(cond, AttributeTest):
             return (("attr", self._describe(cond, asset)),)
         if isinstance(cond, (Upstream, Downstream, Neighbour)):
