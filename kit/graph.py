@@ -277,11 +277,6 @@ class Search(NamedTuple):
     depth: int = 1
 
 
-def reach(steps: Steps, targets: np.ndarray, depth: int = 1) -> Reach:
-    """Every asset from which some target is reached within `depth` steps, and how."""
-    return reach_all([Search(steps, targets, depth)])[0]
-
-
 def reach_all(searches: list[Search]) -> list[Reach]:
     """For each search, every asset from which one of its targets is reached within its depth.
 
