@@ -259,7 +259,7 @@ class Evaluator:
 
     def _search(self, cond) -> Search:
         """The search a graph test needs (its `where` must be computable already)."""
-        direction = next(iter(type(cond).model_fields))
+        direction = _DIRECTION[type(cond)]
         walk = getattr(cond, direction)
         wanted = walk.flow.model_dump(exclude_none=True) if walk.flow is not None else {}
         steps = self.steps(direction, walk.kinds, wanted)
@@ -325,7 +325,10 @@ def _hashable(value):
 
 
 def _walk_of(cond: Upstream | Downstream | Neighbour) -> Walk:
-    return getattr(cond, next(iter(type(cond).model_fields)))
+    return getattr(cond, _DIRECTION[type(cond)])
+
+
+_DIRECTION = {Upstream: "upstream", Downstream: "downstream", Neighbour: "neighbour"}
 
 
 def _present(value) -> bool:
