@@ -267,10 +267,12 @@ BATCH_ASSETS = 500_000  # copies of the graph searched at once, in assets: bound
 
 
 class Search(NamedTuple):
-    """One multi-source search: the edges it may follow (`AssetGraph.steps(direction)` ("downstream":
-    follow flows forward to a target, "upstream": backward, "neighbour": either way), restricted
-    with `Steps.only` where only some edges count), its targets (a boolean mask over asset
-    numbers) and how many steps it may take."""
+    """One multi-source search: the edges it may follow, its targets (a boolean mask over asset
+    numbers) and how many steps it may take.
+
+    `steps` come from `AssetGraph.steps(direction)`: "downstream" follows flows forward to a
+    target, "upstream" backward, "neighbour" either way. `Steps.only` keeps some edges of them.
+    """
 
     steps: Steps
     targets: np.ndarray
