@@ -237,16 +237,18 @@ def _steps(table: EdgeTable, n: int, direction: str) -> Steps:
 class Reach:
     """The result of one multi-source walk, over asset numbers.
 
-    `first[i]` is the nearest target other than i that asset i reaches (-1: none); `path(i)`
-    gives the edges of that way. Each asset keeps up to two distinct targets (`labels[slot]`),
-    with the edge it left by toward each and the next asset on the way.
+    `first[i] >= 0` when asset i reaches a target other than itself; `path(i)` gives the nearest
+    such target and the edges of the way there. Each asset keeps up to two distinct targets
+    (`labels[slot]`), with the edge it left by toward each and the next asset on the way. Those
+    values are numbers in the batch the walk ran in: asset number + `offset`.
     """
 
-    __slots__ = ("first", "labels", "via_edge", "via_next", "_lists")
+    __slots__ = ("first", "labels", "via_edge", "via_next", "offset", "_lists")
 
-    def __init__(self, targets: np.ndarray, labels, via_edge, via_next):
+    def __init__(self, targets: np.ndarray, labels, via_edge, via_next, offset: int = 0):
         self.first = np.where(targets, labels[1], labels[0])
         self.labels, self.via_edge, self.via_next = labels, via_edge, via_next
+        self.offset = offset
         self._lists = None
 
     def path(self, asset: int) -> tuple[int, list[int]]:
@@ -254,12 +256,14 @@ class Reach:
         if self._lists is None:  # Python lists: fast to index one item at a time
             self._lists = (self.labels.tolist(), self.via_edge.tolist(), self.via_next.tolist())
         labels, via_edge, via_next = self._lists
-        target, node, out = int(self.first[asset]), asset, []
+        offset = self.offset
+        target, node, out = int(self.first[asset]), asset + offset, []
         while node != target:
-            slot = 0 if labels[0][node] == target else 1
-            out.append(via_edge[slot][node])
-            node = via_next[slot][node]
-        return target, out
+            i = node - offset
+            slot = 0 if labels[0][i] == target else 1
+            out.append(via_edge[slot][i])
+            node = via_next[slot][i]
+        return target - offset, out
 
 
 _UNSET = np.iinfo(np.int64).max
@@ -301,19 +305,20 @@ def reach_all(searches: list[Search]) -> list[Reach]:
         if search.targets.any() and len(search.steps.to):
             todo.append(k)
         else:
-            out[k] = Reach(search.targets, np.full((2, n), -1, np.int64), None, None)
+            out[k] = Reach(search.targets, np.full((2, n), -1, np.int32), None, None)
     per_batch = max(1, BATCH_ASSETS // max(n, 1))
     for first in range(0, len(todo), per_batch):
         batch = todo[first : first + per_batch]
         found = _search([searches[k] for k in batch], n)
         for j, k in enumerate(batch):
             part = slice(j * n, (j + 1) * n)
-            out[k] = Reach(searches[k].targets, *(x[:, part] for x in found))
+            out[k] = Reach(searches[k].targets, *(x[:, part] for x in found), offset=j * n)
     return out  # type: ignore[return-value]
 
 
 def _search(searches: list[Search], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(labels, via_edge, via_next) over the copies, in asset numbers within each copy."""
+    """(labels, via_edge, via_next) over the copies; labels and next assets are numbered across
+    the batch (copy k of asset i is k*n + i)."""
     w = len(searches)
     # The union of the copies' steps, as one CSR over w * n assets.
     sizes = np.array([len(s.steps.to) for s in searches])
@@ -332,7 +337,7 @@ def _search(searches: list[Search], n: int) -> tuple[np.ndarray, np.ndarray, np.
     # Per asset, up to two targets (slot 0 nearest), the edge it leaves by toward each and the
     # next asset on that way; -1 where none. An asset holds `first_label >= 0` targets, plus one
     # more when `second_label >= 0`.
-    labels, via_edge, via_next = np.full((3, 2, w * n), -1, np.int64)
+    labels, via_edge, via_next = np.full((3, 2, w * n), -1, np.int32)
     first_label, second_label = labels
     nodes = carried = np.flatnonzero(targets)  # the frontier, and the target each entry carries
     first_label[nodes] = nodes
@@ -373,10 +378,6 @@ def _search(searches: list[Search], n: int) -> tuple[np.ndarray, np.ndarray, np.
         via_edge[slot, other] = steps.edge[at]
         via_next[slot, other] = nodes[entry]
         nodes, carried = other, label
-    if w > 1:  # back to asset numbers within each copy
-        base = np.arange(w * n) // n * n
-        labels -= np.where(labels >= 0, base, 0)
-        via_next -= np.where(via_next >= 0, base, 0)
     return labels, via_edge, via_next
 
 
