@@ -261,7 +261,8 @@ class Evaluator:
         """The search a graph test needs (its `where` must be computable already)."""
         direction = _DIRECTION[type(cond)]
         walk = getattr(cond, direction)
-        wanted = walk.flow.model_dump(exclude_none=True) if walk.flow is not None else {}
+        flow = walk.flow.__dict__ if walk.flow is not None else {}  # pydantic keeps fields here
+        wanted = {k: v for k, v in flow.items() if v is not None}
         steps = self.steps(direction, walk.kinds, wanted)
         if walk.where is None:  # every asset a target: one step says it all
             return Search(steps, np.ones(self.n, bool))
