@@ -22,14 +22,14 @@ per pair than pytm, and under 1 s in total at 10,000 assets on a 2-core machine.
 
 Each measurement runs in its own subprocess (pytm keeps class-level state; `TM.reset()` is called
 before each build anyway). The machine is shared and its speed drifts by tens of percent over
-seconds, so at each size the two tools are measured in turns (--pytm-repeats rounds: saikit
+seconds, so at each size the two tools are measured in turns (--rounds rounds: saikit
 --repeats times, then one pytm `resolve()`), and each tool's median is over all its samples.
 If pytm's rounds at a size are predicted to take longer than the budget (default 300 s), pytm is
 measured at 1,000, 2,000 and 3,000 instead and the size is extrapolated from the measured growth
 (printed); saikit is always measured.
 
     python bench/bench_engine.py                 # 1,000 and 10,000 assets
-    python bench/bench_engine.py 1000 10000 --repeats 7 --pytm-repeats 3 --pytm-budget 300
+    python bench/bench_engine.py 1000 10000 --repeats 7 --rounds 3 --pytm-budget 300
 """
 
 from __future__ import annotations
@@ -340,9 +340,9 @@ def _line(name: str, t: dict, note: str = "") -> str:
     return f"    {name:<40}{t['wall']:9.3f} s {t['cpu']:9.3f} s{note}"
 
 
-def main(sizes, repeats: int, pytm_repeats: int, budget: float) -> int:
+def main(sizes, repeats: int, rounds: int, budget: float) -> int:
     load_before = os.getloadavg()
-    saikit, pytm = measure_sizes(sizes, repeats, pytm_repeats, budget)
+    saikit, pytm = measure_sizes(sizes, repeats, rounds, budget)
     parse = _run("parse", PARSE_SIZE, repeats)
     load_after = os.getloadavg()
     version = next(r["version"] for r in pytm.values() if "version" in r)
@@ -480,7 +480,7 @@ if __name__ == "__main__":
     ap.add_argument("sizes", nargs="*", type=int, default=list(SIZES))
     ap.add_argument("--repeats", type=int, default=5, help="saikit and parse repeats (median)")
     ap.add_argument(
-        "--pytm-repeats",
+        "--rounds",
         type=int,
         default=3,
         help="rounds per size: saikit (--repeats runs) then one pytm resolve(), in turns",
@@ -492,4 +492,4 @@ if __name__ == "__main__":
         help="seconds: sizes whose pytm rounds are predicted to take longer are extrapolated",
     )
     args = ap.parse_args()
-    sys.exit(main(sorted(args.sizes), args.repeats, args.pytm_repeats, args.pytm_budget))
+    sys.exit(main(sorted(args.sizes), args.repeats, args.rounds, args.pytm_budget))

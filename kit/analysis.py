@@ -6,7 +6,6 @@ The CLI, the notebooks and the workshop all go through here, so they cannot drif
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import os
 from dataclasses import dataclass
 from functools import cached_property
@@ -33,17 +32,11 @@ class Analysis:
         return register(self.assessment, self.model)
 
 
+@graphs.gc_paused  # many small acyclic objects: the cycle collector would rescan the model
 def analyse_model(model: SystemModel, library: Library, today: dt.date | None = None) -> Analysis:
     """Assess an already-loaded model against a library."""
-    # Many small acyclic objects are made here; the cycle collector would rescan the model each time.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        g = graphs.build(model)
-        return Analysis(model, library, g, assess(g, library, evaluate(g, library), today))
-    finally:
-        if was_enabled:
-            gc.enable()
+    g = graphs.build(model)
+    return Analysis(model, library, g, assess(g, library, evaluate(g, library), today))
 
 
 def analyse(path: str | os.PathLike, library_dirs=(), today: dt.date | None = None) -> Analysis:

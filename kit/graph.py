@@ -29,7 +29,7 @@ import numpy as np
 from .model import FLOW_KINDS, Flow, SystemModel
 
 
-def _gc_paused(fn):
+def gc_paused(fn):
     """Run `fn` with the cycle collector paused: it builds many small acyclic containers, and
     each full collection meanwhile would rescan the whole model (a third of the time at 100k)."""
 
@@ -80,7 +80,7 @@ class AssetGraph:
             yield from edges
 
     @cached_property
-    @_gc_paused
+    @gc_paused
     def edge_list(self) -> list[Edge]:
         """One edge per flow, in file order (a depends_on flow reversed)."""
         make = tuple.__new__  # Edge(...) without the keyword-handling wrapper: one call each
@@ -101,7 +101,7 @@ class AssetGraph:
         return self._adjacency[1]
 
     @cached_property
-    @_gc_paused
+    @gc_paused
     def _adjacency(self) -> tuple[dict[str, list[Edge]], dict[str, list[Edge]]]:
         out_edges: dict[str, list[Edge]] = {a: [] for a in self.numbers}
         in_edges: dict[str, list[Edge]] = {a: [] for a in self.numbers}
@@ -146,7 +146,7 @@ class AssetGraph:
         return {}
 
     @cached_property
-    @_gc_paused
+    @gc_paused
     def indexed(self) -> Indexed:
         """The graph as integer adjacency lists, for whole-graph analyses."""
         ids, pos = list(self.numbers), self.numbers
@@ -164,7 +164,6 @@ class Indexed(NamedTuple):
     pred: list[list[int]]
 
 
-@_gc_paused
 def build(model: SystemModel) -> AssetGraph:
     """Build the AssetGraph of a system model.
 
@@ -491,7 +490,7 @@ _UNVERSIONED_TYPES = frozenset({"user_group", "infrastructure", "log_store"})
 _TRAINING_KINDS = frozenset({"trains", "fine_tunes"})
 
 
-@_gc_paused
+@gc_paused
 def blast_radius_sizes(graph: AssetGraph) -> dict[str, int]:
     """How many assets a compromise of each asset reaches: ``len(blast_radius(g, a))`` for all a.
 
@@ -550,7 +549,7 @@ def blast_radius_sizes(graph: AssetGraph) -> dict[str, int]:
     return {ix.ids[v]: counts[comp_of[v]] - 1 for v in range(n)}
 
 
-@_gc_paused
+@gc_paused
 def single_points_of_failure(graph: AssetGraph) -> dict[str, list[str]]:
     """Assets that are the only link between the rest of the system and assets they feed.
 
@@ -638,7 +637,7 @@ def single_points_of_failure(graph: AssetGraph) -> dict[str, list[str]]:
     return dict(sorted(out.items()))
 
 
-@_gc_paused
+@gc_paused
 def critical_assets(
     graph: AssetGraph,
     *,
@@ -694,7 +693,7 @@ def critical_assets(
     return dict(sorted(out.items()))
 
 
-@_gc_paused
+@gc_paused
 def boundary_crossings(graph: AssetGraph) -> list[dict]:
     """Every flow that crosses a trust boundary, as the user declared it.
 
@@ -722,7 +721,7 @@ def boundary_crossings(graph: AssetGraph) -> list[dict]:
     ]
 
 
-@_gc_paused
+@gc_paused
 def entry_points(graph: AssetGraph) -> dict[str, list[str]]:
     """Assets that people or systems outside the organisation can reach directly, and how.
 
@@ -761,7 +760,7 @@ def entry_points(graph: AssetGraph) -> dict[str, list[str]]:
     return dict(sorted(out.items()))
 
 
-@_gc_paused
+@gc_paused
 def inventory_gaps(graph: AssetGraph, hashes: dict[str, str] | None = None) -> dict[str, list[str]]:
     """What the inventory lacks for each asset (5.2.1-1, 5.2.1-2, 5.2.4-1.2, 5.2.4-2.1).
 
@@ -820,7 +819,7 @@ def inventory_gaps(graph: AssetGraph, hashes: dict[str, str] | None = None) -> d
     return dict(sorted(out.items()))
 
 
-@_gc_paused
+@gc_paused
 def permission_excess(graph: AssetGraph) -> dict[str, list[str]]:
     """Permissions granted to an asset that none of its flows uses (5.1.2-6).
 
@@ -850,7 +849,7 @@ def permission_excess(graph: AssetGraph) -> dict[str, list[str]]:
     return dict(sorted(out.items()))
 
 
-@_gc_paused
+@gc_paused
 def environment_mixing(graph: AssetGraph) -> dict[str, list[str]]:
     """Non-public training or fine-tuning data found outside development (5.2.2-3).
 
@@ -892,7 +891,7 @@ def environment_mixing(graph: AssetGraph) -> dict[str, list[str]]:
     return dict(sorted(out.items()))
 
 
-@_gc_paused
+@gc_paused
 def analyses(graph: AssetGraph, hashes: dict[str, str] | None = None) -> dict[str, object]:
     """Every whole-graph analysis at once, by name (what ``saikit graph`` prints).
 

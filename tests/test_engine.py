@@ -234,13 +234,7 @@ def test_flow_kind_typo_in_walk_is_refused(tmp_path):
 
 
 SHARED_TOOL = {
-    "system": {
-        "id": "t",
-        "name": "T",
-        "purpose": "test",
-        "ai_type": "predictive",
-        "roles": ["developer"],
-    },
+    "system": BASE["system"],
     "assets": [
         {"id": "a", "type": "agent"},
         {"id": "b", "type": "agent"},

@@ -11,7 +11,6 @@ already computed. Cost ≈ rules × (assets + flows), mostly inside numpy.
 
 from __future__ import annotations
 
-import gc
 import json
 from collections.abc import Iterable
 from operator import attrgetter, itemgetter
@@ -19,7 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..graph import AssetGraph, Reach, Search, Steps, reach_all, render_path
+from ..graph import AssetGraph, Reach, Search, Steps, gc_paused, reach_all, render_path
 from ..model import FLOW_KINDS
 from .conditions import (
     LIST_ATTRIBUTES,
@@ -91,7 +90,6 @@ class Evaluator:
         self._codes_of: dict[str, tuple[np.ndarray, list]] = {}
         self._steps: dict[tuple, Steps] = {}
         self._flow_columns: dict[str, np.ndarray] = {}
-        self._evidence: dict[tuple[str, int], Evidence] = {}
         self._explained: dict[tuple[int, int], Evidence] = {}  # (id(condition), asset) → why
 
     def of_types(self, types: Iterable[str]) -> np.ndarray:
@@ -269,13 +267,8 @@ class Evaluator:
         return Search(steps, self.evaluate(walk.where), walk.depth)
 
     def evidence(self, threat: Threat, asset: int) -> Evidence:
-        """Why `threat` applies to asset number `asset` (worked out once)."""
-        key = (threat.id, asset)
-        found = self._evidence.get(key)
-        if found is None:
-            when = threat.when
-            found = self._evidence[key] = () if when is None else self.explain(when, asset)
-        return found
+        """Why `threat` applies to asset number `asset` (worked out once, by `explain`)."""
+        return () if threat.when is None else self.explain(threat.when, asset)
 
     def explain(self, cond: Condition, asset: int) -> Evidence:
         """Why asset number `asset` satisfies `cond`: the facts and walks that make it hold."""
@@ -340,20 +333,9 @@ def _absent(value) -> bool:
     return not _present(value)
 
 
+@gc_paused
 def evaluate(graph: AssetGraph, library: Library) -> list[Match]:
     """Every threat of the library that applies to an asset of the graph (evidence on demand)."""
-    # Many small acyclic containers are made here; with the cycle collector running, each full
-    # collection meanwhile would rescan the whole model.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return _evaluate_all(graph, library)
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def _evaluate_all(graph: AssetGraph, library: Library) -> list[Match]:
     ev = Evaluator(graph, library.condition_keys)
     ids = ev.ids
     ai_type = graph.model.system.ai_type
