@@ -108,8 +108,8 @@ def measure_saikit(n: int, repeats: int) -> dict:
 
     from kit import graph as graphs
     from kit.analysis import analyse_model
-    from kit.model import SystemModel
-    from kit.risk import assess
+    from kit.model.schema import SystemModel
+    from kit.risk.scoring import assess
     from kit.threats.engine import evaluate
     from kit.threats.library import load_library
 
@@ -216,8 +216,8 @@ def measure_parse(n: int, repeats: int) -> dict:
     import yaml
     from synth import write_system
 
-    from kit import yamlio
-    from kit.model import load_system
+    from kit.model import yamlio
+    from kit.model.schema import load_system
 
     c_loader = getattr(yaml, "CSafeLoader", None)
     floor_loader = c_loader or yaml.SafeLoader

@@ -22,10 +22,10 @@ from pathlib import Path
 
 from synth import write_system
 
-from kit import runner
 from kit.export.formats import FORMATS, export
-from kit.export.rundata import load_run
 from kit.resources import default_system
+from kit.runs import runner
+from kit.runs.rundata import load_run
 
 
 def make_run(system: Path, store: Path):

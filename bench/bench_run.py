@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from kit.resources import default_system
-from kit.runner import workbook_notebooks
+from kit.runs.runner import workbook_notebooks
 
 
 def timed(cmd: list[str], cwd: str) -> float:

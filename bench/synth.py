@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from kit.model import FLOW_RULES, SystemModel
+from kit.model.schema import FLOW_RULES, SystemModel
 
 PRODUCT_SIZE = 50
 ACYCLIC = {"trains", "fine_tunes", "depends_on"}  # kit.model refuses loops of these

@@ -10,12 +10,12 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 
-from . import graph as graphs
-from .inputs import load_checked
-from .model import SystemModel
-from .risk import Assessment, assess, register
-from .threats.engine import evaluate
-from .threats.library import Library
+from kit import graph as graphs
+from kit.inputs import load_checked
+from kit.model.schema import SystemModel
+from kit.risk.scoring import Assessment, assess, register
+from kit.threats.engine import evaluate
+from kit.threats.library import Library
 
 
 @dataclass

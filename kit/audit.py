@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import fail
+from kit.errors import fail
 
 GENESIS = "0" * 64
 

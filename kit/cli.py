@@ -8,8 +8,9 @@ import os
 import sys
 from pathlib import Path
 
-from . import __version__
-from .errors import InputError, escape_unsafe
+from kit import __version__
+from kit.errors import InputError, escape_unsafe
+from kit.vocab import ACTION_REQUIRED, OPEN_ACTIONS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,20 +176,20 @@ def _library_arg(c: argparse.ArgumentParser) -> None:
 
 
 def system_path(args) -> Path:
-    from .resources import default_system
+    from kit.resources import default_system
 
     return Path(args.system) if args.system else default_system()
 
 
 def load(args):
     """Load the system named on the command line, checked against the library and catalogue."""
-    from .inputs import load_checked
+    from kit.inputs import load_checked
 
     return load_checked(system_path(args), getattr(args, "library", []))
 
 
 def cmd_check(args) -> int:
-    from .model import summary
+    from kit.model.schema import summary
 
     model, _ = load(args)
     s = summary(model)
@@ -204,7 +205,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_lab(args) -> int:
-    from .lab import run_lab
+    from kit.workshop.lab import run_lab
 
     return run_lab(
         args.system,
@@ -216,15 +217,15 @@ def cmd_lab(args) -> int:
 
 
 def cmd_schema(args) -> int:
-    from .model import json_schema
+    from kit.model.schema import json_schema
 
     print(json.dumps(json_schema(), indent=2))
     return 0
 
 
 def cmd_init(args) -> int:
-    from .errors import did_you_mean, fail
-    from .resources import starters
+    from kit.errors import did_you_mean, fail
+    from kit.resources import starters
 
     available = starters()
     if args.template not in available:
@@ -244,7 +245,7 @@ def cmd_init(args) -> int:
 
 
 def cmd_threats(args) -> int:
-    from .analysis import analyse_model
+    from kit.analysis import analyse_model
 
     model, library = load(args)
     result = analyse_model(model, library)
@@ -266,15 +267,15 @@ def cmd_threats(args) -> int:
         )
     for fid in result.assessment.overdue_reviews:
         print(f"note: accepted risk '{fid}' is past its review date")
-    actions = int((reg["treatment"] == "action required").sum()) if len(reg) else 0
+    actions = int((reg["treatment"] == ACTION_REQUIRED).sum()) if len(reg) else 0
     print(f"{actions} finding(s) above the appetite need a decision")
     return 0
 
 
 def cmd_comply(args) -> int:
-    from .analysis import analyse_model
-    from .compliance import assess, gaps, summary, write_csv
-    from .errors import did_you_mean, fail
+    from kit.analysis import analyse_model
+    from kit.compliance.assessment import assess, gaps, summary, write_csv
+    from kit.errors import did_you_mean, fail
 
     model, library = load(args)
     roles = list(model.system.roles)
@@ -324,11 +325,15 @@ def cmd_comply(args) -> int:
 
 def _run_facts(args, model):
     """Run-history facts from the system's run store, or None when it has no audit trail."""
-    from .inputs import config_sha256
-    from .runner import default_store, run_facts
+    from kit import audit
+    from kit.compliance.facts import run_facts
+    from kit.inputs import config_sha256
+    from kit.runs.store import store_for
 
-    store = default_store(model, args.out)
-    return run_facts(store, model, config_sha256(model)) if store.audit_path.exists() else None
+    store = store_for(model.system.id, args.out)
+    if not store.audit_path.exists():
+        return None
+    return run_facts(audit.read(store.audit_path), model, config_sha256(model))
 
 
 def table(df, columns: list[str], headers: list[str]) -> str:
@@ -341,19 +346,15 @@ def table(df, columns: list[str], headers: list[str]) -> str:
 
 
 def _store(args, system_arg: str = "system"):
-    from .model import load_system
-    from .runner import Store, default_store
+    from kit.resources import default_system
+    from kit.runs.store import store_for_file
 
-    if args.out:
-        return Store(Path(args.out))
     path = getattr(args, system_arg, None)
-    from .resources import default_system
-
-    return default_store(load_system(Path(path) if path else default_system()), None)
+    return store_for_file(Path(path) if path else default_system(), args.out)
 
 
 def cmd_run(args) -> int:
-    from .runner import progress_printer, run
+    from kit.runs.runner import progress_printer, run
 
     result = run(
         system_path(args),
@@ -365,6 +366,8 @@ def cmd_run(args) -> int:
         progress=progress_printer(),
         timeout=args.timeout,
     )
+    for note in result.notes:
+        print(f"note: {note}")
     if result.status == "up to date":
         print(f"up to date: nothing changed since run {result.run_dir.name}; no notebook executed")
         return 0
@@ -389,12 +392,15 @@ def cmd_runs(args) -> int:
     if not runs:
         print(f"no runs in {store.root}; start with: saikit run")
         return 0
+    from kit.runs.rundata import RunData
+
+    owner = store.owner()
+    if owner:
+        print(f"runs of {owner}{'' if owner.exists() else ' (file no longer there)'}")
     for r in runs:
-        m = json.loads((r / "manifest.json").read_text())
-        findings = json.loads((r / "findings.json").read_text())
-        actions = sum(
-            1 for f in findings.values() if f["treatment"] in ("action required", "review overdue")
-        )
+        run = RunData(r)
+        m, findings = run.manifest, run.findings
+        actions = sum(1 for f in findings.values() if f["treatment"] in OPEN_ACTIONS)
         mark = "*" if latest and r.name == latest.name else " "
         print(
             f"{mark} {r.name}  config {m['config_sha256'][:12]}  ran {len(m['notebooks_run'])}"
@@ -404,7 +410,7 @@ def cmd_runs(args) -> int:
 
 
 def cmd_diff(args) -> int:
-    from .history import diff_runs, render_diff
+    from kit.runs.diff import diff_runs, render_diff
 
     store = _store(args, "system")
     b = store.resolve(args.b, -1)
@@ -414,7 +420,7 @@ def cmd_diff(args) -> int:
 
 
 def _before(store, run):
-    from .errors import fail
+    from kit.errors import fail
 
     runs = store.runs()
     older = [r for r in runs if r.name < run.name]
@@ -424,7 +430,7 @@ def _before(store, run):
 
 
 def cmd_audit(args) -> int:
-    from . import audit
+    from kit import audit
 
     store = _store(args)
     if args.action == "show":
@@ -445,12 +451,12 @@ def cmd_audit(args) -> int:
 
 
 def cmd_graph(args) -> int:
-    from . import graph as graphs
-    from .hashes import read_record
+    from kit.graph import build
+    from kit.graph.analyses import analyses
 
     model, _ = load(args)
-    g = graphs.build(model)
-    results = graphs.analyses(g, read_record(system_path(args)))
+    g = build(model)
+    results = analyses(g)
     print(f"{model.system.name}: {len(model.assets)} assets, {len(model.flows)} flows")
     for name, found in results.items():
         print(f"\n{name.replace('_', ' ')}: {len(found) or 'none'}")
@@ -462,7 +468,7 @@ def cmd_graph(args) -> int:
                 weak = [w for w in ("authenticated", "encrypted") if not c[w]]
                 print(f"  {c['flow']}{'  (not ' + ' or '.join(weak) + ')' if weak else ''}")
     if args.png:
-        from .plots import draw_graph
+        from kit.graph.plots import draw_graph
 
         draw_graph(g, gaps=results["inventory_gaps"]).savefig(args.png, dpi=120)
         print(f"\nwrote {args.png}")
@@ -470,7 +476,7 @@ def cmd_graph(args) -> int:
 
 
 def cmd_hash(args) -> int:
-    from .hashes import check_artifacts, record_hashes
+    from kit.model.hashes import check_artifacts, record_hashes
 
     model, _ = load(args)
     path = system_path(args)
@@ -518,7 +524,7 @@ def export_timestamp(args):
     import datetime as dt
     import os
 
-    from .errors import fail
+    from kit.errors import fail
 
     if args.timestamp:
         try:
@@ -536,22 +542,16 @@ def export_timestamp(args):
 
 
 def _export_bom(args, model, library) -> Path:
-    from .export.bom import write_bom
-    from .graph import build
-    from .hashes import read_record
+    from kit.export.bom import write_bom
+    from kit.graph import build
 
     target = Path(args.out or f"{system_path(args).stem}.bom.json")
-    return write_bom(
-        build(model),
-        target,
-        hashes=read_record(system_path(args)),
-        timestamp=export_timestamp(args),
-    )
+    return write_bom(build(model), target, timestamp=export_timestamp(args))
 
 
 def _export_graphml(args, model, library) -> Path:
-    from .export.graphml import write_graphml
-    from .graph import build
+    from kit.export.graphml import write_graphml
+    from kit.graph import build
 
     return write_graphml(build(model), Path(args.out or f"{system_path(args).stem}.graphml"))
 
@@ -559,7 +559,7 @@ def _export_graphml(args, model, library) -> Path:
 # `saikit export FORMAT`: each entry takes (args, model, library), writes, returns the path.
 def _export_run(args, model=None, library=None) -> list[Path]:
     """Export a published run (report, xlsx, csv, pack, oscal, json); see kit.export.formats."""
-    from .export.formats import export, resolve_run
+    from kit.export.formats import export, resolve_run
 
     run = resolve_run(args.system, args.system_file, args.runs)
     written = export(run, args.format, args.out, timestamp=export_timestamp(args), pdf=args.pdf)

@@ -10,13 +10,13 @@ import hashlib
 import json
 import os
 
-from .model import SystemModel, load_system
-from .threats.library import Library, load_library
+from kit.model.schema import SystemModel, load_system
+from kit.threats.library import Library, load_library
 
 
 def load_checked(path: str | os.PathLike, library_dirs=()) -> tuple[SystemModel, Library]:
     """Load a system file whose controls and attestations are checked against library and catalogue."""
-    from .catalogue import load_catalogue
+    from kit.compliance.catalogue import load_catalogue
 
     library = load_library(list(library_dirs))
     model = load_system(path, controls=set(library.controls), provisions=set(load_catalogue().ids))

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from .analysis import Analysis, analyse_model
-from .catalogue import load_catalogue
-from .inputs import config_sha256, load_checked
+from kit.analysis import Analysis, analyse_model
+from kit.compliance.catalogue import load_catalogue
+from kit.inputs import config_sha256, load_checked
+from kit.vocab import OPEN_ACTIONS
 
 
 @dataclass
@@ -35,7 +36,7 @@ class Workbook:
 
     @cached_property
     def provisions(self) -> pd.DataFrame:
-        from .compliance import assess
+        from kit.compliance.assessment import assess
 
         return assess(self.analysis, self.facts)
 
@@ -47,7 +48,7 @@ def open_system(
 
     Raises RuntimeError when the file no longer matches the hash the run started with.
     """
-    from .resources import default_system
+    from kit.resources import default_system
 
     path = Path(system_path) if system_path else default_system()
     model, library = load_checked(path, library_dirs)
@@ -59,9 +60,11 @@ def open_system(
         )
     facts = None
     if run_store:
-        from .runner import Store, facts_for_run
+        from kit import audit
+        from kit.compliance.facts import facts_for_run
+        from kit.runs.store import Store
 
-        facts = facts_for_run(Store(Path(run_store)), model, digest)
+        facts = facts_for_run(audit.read(Store(Path(run_store)).audit_path), model, digest)
     return Workbook(path, analyse_model(model, library), digest, facts)
 
 
@@ -153,7 +156,7 @@ def external_components(wb: Workbook) -> pd.DataFrame:
 
 def permissions(wb: Workbook) -> pd.DataFrame:
     """Permissions granted to tools, agents and others, against what their flows use (5.1.2-6)."""
-    from .graph import permission_excess
+    from kit.graph.analyses import permission_excess
 
     excess = permission_excess(wb.analysis.graph)
     used: dict[str, set[str]] = {}
@@ -209,14 +212,14 @@ def inventory(wb: Workbook) -> pd.DataFrame:
 
 def asset_picture(wb: Workbook):
     """The layered asset graph, assets with inventory gaps marked."""
-    from .plots import draw_graph
+    from kit.graph.plots import draw_graph
 
     return draw_graph(wb.analysis.graph)
 
 
 def graph_findings(wb: Workbook) -> pd.DataFrame:
     """Interdependency analyses as one table: analysis, asset, reason."""
-    from .graph import analyses
+    from kit.graph.analyses import analyses
 
     rows = []
     for name, result in analyses(wb.analysis.graph).items():
@@ -251,7 +254,7 @@ def graph_findings(wb: Workbook) -> pd.DataFrame:
 
 def blast_radii(wb: Workbook, limit: int = 10) -> pd.DataFrame:
     """The assets whose compromise reaches furthest, and what they reach."""
-    from .graph import blast_radius, blast_radius_sizes
+    from kit.graph.analyses import blast_radius, blast_radius_sizes
 
     sizes = sorted(blast_radius_sizes(wb.analysis.graph).items(), key=lambda kv: (-kv[1], kv[0]))[
         :limit
@@ -269,7 +272,7 @@ def blast_radii(wb: Workbook, limit: int = 10) -> pd.DataFrame:
 
 def inventory_gaps(wb: Workbook) -> pd.DataFrame:
     """Assets missing an owner, a version, a hash or (public data) provenance."""
-    from .graph import inventory_gaps as gaps
+    from kit.graph.analyses import inventory_gaps as gaps
 
     rows = [{"asset": a, "missing": "; ".join(g)} for a, g in gaps(wb.analysis.graph).items()]
     return pd.DataFrame(rows, columns=["asset", "missing"])
@@ -293,7 +296,7 @@ def risk_summary(wb: Workbook) -> pd.DataFrame:
 
 def risk_heatmaps(wb: Workbook):
     """Inherent and residual likelihood × impact heatmaps."""
-    from .risk_plots import heatmaps
+    from kit.risk.plots import heatmaps
 
     return heatmaps(wb.analysis.assessment, wb.model.system.name)
 
@@ -322,7 +325,7 @@ def explanations(wb: Workbook, limit: int = 15) -> pd.DataFrame:
 def open_actions(wb: Workbook) -> pd.DataFrame:
     """Findings above the appetite with no decision, and accepted risks past their review date."""
     reg = wb.analysis.register
-    todo = reg[reg["treatment"].isin(["action required", "review overdue"])]
+    todo = reg[reg["treatment"].isin(OPEN_ACTIONS)]
     return todo[["finding_id", "residual_band", "residual_score", "treatment", "controls_missing"]]
 
 
@@ -345,21 +348,21 @@ def register(wb: Workbook) -> pd.DataFrame:
 
 def compliance_summary(wb: Workbook) -> pd.DataFrame:
     """Counts of provision statuses by principle and role."""
-    from .compliance import summary
+    from kit.compliance.assessment import summary
 
     return summary(wb.provisions)
 
 
 def compliance_heatmap(wb: Workbook):
     """Share of applicable provisions met, by principle and role."""
-    from .compliance_plots import coverage_heatmap
+    from kit.compliance.plots import coverage_heatmap
 
     return coverage_heatmap(wb.provisions, wb.model.system.name)
 
 
 def compliance_gaps(wb: Workbook) -> pd.DataFrame:
     """Provisions not met or partly met, shall before should, in lifecycle order."""
-    from .compliance import gaps
+    from kit.compliance.assessment import gaps
 
     return gaps(wb.provisions)
 

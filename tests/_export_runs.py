@@ -10,8 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from kit import runner
 from kit.resources import default_system
+from kit.runs import runner
 
 # Any of these, if it ran in a browser, sets window.__pwned.
 PAYLOAD_HTML = (

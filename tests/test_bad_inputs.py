@@ -21,8 +21,8 @@ import pytest
 import yaml
 
 from kit.cli import main
-from kit.model import MAX_ASSETS
-from kit.yamlio import MAX_FILE_BYTES, MAX_NODES
+from kit.model.schema import MAX_ASSETS
+from kit.model.yamlio import MAX_FILE_BYTES, MAX_NODES
 
 CORPUS = Path(__file__).parent / "bad_inputs"
 CASES = sorted(p.name for p in CORPUS.iterdir() if (p / "expect.yaml").is_file())
@@ -222,8 +222,8 @@ def test_feedback_loops_through_data_stay_allowed(write, cli):
 
 def test_a_document_too_large_without_aliases_says_so(monkeypatch):
     # the value bound also stops plain documents (a very dense estate): no talk of bombs then
-    from kit import yamlio
     from kit.errors import InputError
+    from kit.model import yamlio
 
     monkeypatch.setattr(yamlio, "MAX_NODES", 100)
     with pytest.raises(InputError) as caught:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import re
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +11,11 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from kit.catalogue import (
+from kit.compliance.catalogue import (
     DEFAULT_EDITION,
     Catalogue,
     available_editions,
+    catalogue_file,
     load_catalogue,
 )
 
@@ -45,7 +45,7 @@ def catalogue() -> Catalogue:
 
 @pytest.fixture()
 def raw_catalogue() -> dict[str, Any]:
-    text = files("kit.catalogue").joinpath(f"{DEFAULT_EDITION}.yaml").read_text(encoding="utf-8")
+    text = catalogue_file().read_text(encoding="utf-8")
     return copy.deepcopy(yaml.safe_load(text))
 
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 from conftest import MINIMAL
 
-from kit.model import json_schema
+from kit.model.schema import json_schema
 from kit.resources import examples, schema_file, starters
 
 
@@ -197,7 +197,7 @@ def test_shipped_schema_is_the_generated_one():
 def test_json_schema_validates_every_example(name):
     import jsonschema
 
-    from kit import yamlio
+    from kit.model import yamlio
 
     data = yamlio.load_file(examples()[name]).data
     jsonschema.Draft202012Validator(json_schema()).validate(data)

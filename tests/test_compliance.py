@@ -10,8 +10,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from kit.analysis import analyse, analyse_model
-from kit.catalogue import load_catalogue
-from kit.compliance import (
+from kit.compliance.assessment import (
     CHECKS,
     COLUMNS,
     HISTORY_CHECKS,
@@ -22,10 +21,11 @@ from kit.compliance import (
     provision_key,
     summary,
 )
-from kit.compliance_checks import NO_HISTORY
-from kit.compliance_plots import coverage_heatmap, principle_label
+from kit.compliance.catalogue import load_catalogue
+from kit.compliance.checks import NO_HISTORY
+from kit.compliance.plots import coverage_heatmap, principle_label
 from kit.errors import InputError
-from kit.model import SystemModel, load_system
+from kit.model.schema import SystemModel, load_system
 from kit.resources import examples
 from kit.threats.library import Library, Threat, load_library
 
@@ -930,13 +930,13 @@ def test_comply_reports_unknown_attested_provision(cli, write, tmp_path, monkeyp
 def test_comply_reads_run_history_from_the_run_store(cli, tmp_path, monkeypatch):
     from kit import audit
     from kit.inputs import config_sha256
-    from kit.runner import default_store
+    from kit.runs.store import store_for
 
     monkeypatch.chdir(tmp_path)
     path = examples()["support-assistant"]
     model = load_system(path)
     prompt = model.asset_by_id["support-system-prompt"]
-    store = default_store(model, tmp_path / "store")
+    store = store_for(model.system.id, tmp_path / "store")
     audit.append(
         store.audit_path,
         "run",

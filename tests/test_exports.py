@@ -23,13 +23,13 @@ import pytest
 from _export_runs import FORMULAS, PAYLOAD_HTML, TRIGGERS, published_run
 
 from kit import audit
-from kit.compliance_checks import UNRESOLVED
+from kit.vocab import UNRESOLVED
 from kit.export import oscal
 from kit.export.formats import export, resolve_run
 from kit.export.report import offline_problems
-from kit.export.rundata import load_run
 from kit.export.tables import neutralise, register_schema, shipped_register_schema
-from kit.risk import REGISTER_COLUMNS
+from kit.risk.scoring import REGISTER_COLUMNS
+from kit.runs.rundata import load_run
 
 ROOT = Path(__file__).resolve().parents[1]
 STAMP = dt.datetime(2026, 1, 31, 9, 0, tzinfo=dt.UTC)
@@ -171,7 +171,7 @@ def test_register_schema_rejects_a_mistyped_finding(example):
 
 
 def test_oscal_catalog_validates_and_holds_every_provision():
-    from kit.catalogue import load_catalogue
+    from kit.compliance.catalogue import load_catalogue
 
     document = oscal.catalog(timestamp=STAMP)
     oscal.validate(document)
@@ -222,7 +222,8 @@ def test_oscal_exports_differ_only_in_their_timestamps(example, tmp_path):
 
 def test_pack_lists_every_unresolved_finding_and_the_audit_trail_records_them(example, tmp_path):
     from kit.inputs import config_sha256, load_checked
-    from kit.runner import Store, run_facts
+    from kit.compliance.facts import run_facts
+    from kit.runs.store import Store
 
     written = export(example, "pack", tmp_path)
     unresolved = set(
@@ -237,7 +238,7 @@ def test_pack_lists_every_unresolved_finding_and_the_audit_trail_records_them(ex
     assert (entry["event"], entry["format"], entry["run"]) == ("export", "pack", example.run_id)
     assert set(entry["findings"]) == unresolved
     model, _ = load_checked(example.manifest["system_path"])
-    facts = run_facts(Store(example.store_root), model, config_sha256(model))
+    facts = run_facts(audit.read(Store(example.store_root).audit_path), model, config_sha256(model))
     assert unresolved <= facts.communicated_findings  # what the 5.1.3-2 check reads
 
 

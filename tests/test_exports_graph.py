@@ -9,9 +9,10 @@ import networkx as nx
 import pytest
 
 from kit import graph as graphs
-from kit import hashes
 from kit.export import bom, graphml
-from kit.model import SystemModel, load_system
+from kit.graph import analyses
+from kit.model import hashes
+from kit.model.schema import SystemModel, load_system
 from kit.resources import examples
 
 STAMP = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.UTC)
@@ -132,7 +133,7 @@ def test_people_are_not_components_and_dependencies_follow_lineage(example_graph
     assert doc["metadata"]["component"]["bom-ref"] == "system:retail-credit-risk"
     for ref, upstream in deps.items():
         if ref in comps:
-            assert set(upstream) <= graphs.lineage(g, ref)
+            assert set(upstream) <= analyses.lineage(g, ref)
 
 
 def test_recorded_hashes_fill_in_where_the_system_file_has_none(example_graphs):

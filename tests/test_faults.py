@@ -33,7 +33,7 @@ import pytest
 
 from kit import audit
 from kit.resources import examples
-from kit.runner import Store
+from kit.runs.runner import Store
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and limits")
 
@@ -56,7 +56,7 @@ def _notebook(path: Path, trial: int) -> None:
     nb.cells = [
         params,
         nbformat.v4.new_code_cell(
-            f"trial = {trial}\nfrom kit.model import load_system\n"
+            f"trial = {trial}\nfrom kit.model.schema import load_system\n"
             "print(load_system(system_path).system.id, trial)"
         ),
     ]
@@ -364,7 +364,7 @@ def test_a_run_killed_at_each_step_of_publishing_loses_nothing(workspace, tmp_pa
     before = _assert_intact(store)
     latest = store.latest().name
     driver = (
-        "import os, sys\nfrom kit import runner\nfrom kit.cli import main\n"
+        "import os, sys\nfrom kit.runs import runner\nfrom kit.cli import main\n"
         "def die(*args, **kwargs):\n    os._exit(137)\n"
         f"{DIE_AT[step]}\nsys.exit(main(sys.argv[1:]))\n"
     )

@@ -13,9 +13,10 @@ import pytest
 from matplotlib.figure import Figure
 
 from kit import graph as graphs
-from kit import hashes, plots
 from kit.errors import InputError
-from kit.model import FLOW_RULES, SystemModel, load_system
+from kit.graph import analyses, plots
+from kit.model import hashes
+from kit.model.schema import FLOW_RULES, SystemModel, load_system
 from kit.resources import examples
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,25 +90,25 @@ def load_synth():
 
 def test_poisoned_dataset_reaches_the_model_the_api_and_its_users():
     g = pipeline()
-    assert graphs.blast_radius(g, "data") == {"model", "api", "users"}
-    assert graphs.blast_radius(g, "users") == set()
+    assert analyses.blast_radius(g, "data") == {"model", "api", "users"}
+    assert analyses.blast_radius(g, "users") == set()
 
 
 def test_depends_on_is_followed_the_way_influence_moves():
     g = pipeline()
-    assert graphs.blast_radius(g, "cluster") == {"api", "users"}
-    assert graphs.lineage(g, "api") == {"data", "model", "cluster"}
-    assert graphs.lineage(g, "cluster") == set()
+    assert analyses.blast_radius(g, "cluster") == {"api", "users"}
+    assert analyses.lineage(g, "api") == {"data", "model", "cluster"}
+    assert analyses.lineage(g, "cluster") == set()
 
 
 def test_reachable_can_follow_only_some_flow_kinds():
     g = pipeline()
-    assert graphs.reachable(g, "data", direction="downstream", kinds={"trains"}) == {"model"}
+    assert analyses.reachable(g, "data", direction="downstream", kinds={"trains"}) == {"model"}
 
 
 def test_blast_radius_of_unknown_asset_is_a_key_error():
     with pytest.raises(KeyError, match="nope"):
-        graphs.blast_radius(pipeline(), "nope")
+        analyses.blast_radius(pipeline(), "nope")
 
 
 def test_blast_radius_sizes_count_through_feedback_loops():
@@ -128,7 +129,7 @@ def test_blast_radius_sizes_count_through_feedback_loops():
             flow("app", "logs", "logs_to"),
         ],
     )
-    assert graphs.blast_radius_sizes(g) == {
+    assert analyses.blast_radius_sizes(g) == {
         "feedback": 4,
         "model": 4,
         "app": 4,
@@ -139,21 +140,21 @@ def test_blast_radius_sizes_count_through_feedback_loops():
 
 def test_blast_radius_sizes_match_blast_radius_on_every_example(example_graphs):
     for g in example_graphs.values():
-        sizes = graphs.blast_radius_sizes(g)
+        sizes = analyses.blast_radius_sizes(g)
         for a in g.model.assets:
-            assert sizes[a.id] == len(graphs.blast_radius(g, a.id))
-            assert graphs.blast_radius(g, a.id) == nx.descendants(g.graph, a.id) - {a.id}
-            assert graphs.lineage(g, a.id) == nx.ancestors(g.graph, a.id) - {a.id}
+            assert sizes[a.id] == len(analyses.blast_radius(g, a.id))
+            assert analyses.blast_radius(g, a.id) == nx.descendants(g.graph, a.id) - {a.id}
+            assert analyses.lineage(g, a.id) == nx.ancestors(g.graph, a.id) - {a.id}
 
 
 def test_blast_radius_sizes_of_large_systems_are_estimates_close_to_the_truth(monkeypatch):
     g = graphs.build(load_synth().synthetic_system(600))
-    monkeypatch.setattr(graphs, "EXACT_REACH_LIMIT", 0)
-    estimated = graphs.blast_radius_sizes(g)
+    monkeypatch.setattr(analyses, "EXACT_REACH_LIMIT", 0)
+    estimated = analyses.blast_radius_sizes(g)
     errors = []
     for a in g.model.assets:
-        true = len(graphs.blast_radius(g, a.id))
-        if true + 1 < graphs.SKETCH_SIZE:
+        true = len(analyses.blast_radius(g, a.id))
+        if true + 1 < analyses.SKETCH_SIZE:
             assert estimated[a.id] == true, a.id
         else:
             errors.append(abs(estimated[a.id] - true) / true)
@@ -164,14 +165,14 @@ def test_blast_radius_sizes_of_large_systems_are_estimates_close_to_the_truth(mo
 
 
 def test_api_is_the_single_point_of_failure_for_its_users():
-    spof = graphs.single_points_of_failure(pipeline())
+    spof = analyses.single_points_of_failure(pipeline())
     assert list(spof) == ["api"]
     assert spof["api"] == ["the only link between the rest of the system and 1 asset (users)"]
 
 
 def test_an_asset_that_only_receives_from_a_part_is_not_its_single_point_of_failure():
     # removing the model cuts the dataset off, but the model feeds nothing into it
-    assert "model" not in graphs.single_points_of_failure(pipeline())
+    assert "model" not in analyses.single_points_of_failure(pipeline())
 
 
 def test_redundant_paths_leave_no_single_point_of_failure():
@@ -189,7 +190,7 @@ def test_redundant_paths_leave_no_single_point_of_failure():
             flow("api-b", "users", "serves"),
         ],
     )
-    assert graphs.single_points_of_failure(g) == {}
+    assert analyses.single_points_of_failure(g) == {}
 
 
 def test_single_point_of_failure_found_when_it_is_first_in_the_file():
@@ -207,7 +208,7 @@ def test_single_point_of_failure_found_when_it_is_first_in_the_file():
             flow("gateway", "partners", "serves"),
         ],
     )
-    spof = graphs.single_points_of_failure(g)
+    spof = analyses.single_points_of_failure(g)
     assert list(spof) == ["gateway"]
     assert "2 assets (partners, users)" in spof["gateway"][0]
 
@@ -215,7 +216,7 @@ def test_single_point_of_failure_found_when_it_is_first_in_the_file():
 def test_single_points_of_failure_are_cut_vertices(example_graphs):
     for g in example_graphs.values():
         cut = set(nx.articulation_points(g.graph.to_undirected(as_view=True)))
-        assert set(graphs.single_points_of_failure(g)) <= cut
+        assert set(analyses.single_points_of_failure(g)) <= cut
 
 
 def test_critical_assets_give_every_reason():
@@ -232,7 +233,7 @@ def test_critical_assets_give_every_reason():
             flow("api", "users", "serves"),
         ],
     )
-    critical = graphs.critical_assets(g)
+    critical = analyses.critical_assets(g)
     assert critical == {
         "data": ["a compromise reaches 3 of the other 3 assets (100%), among the widest here"],
         "model": ["declared criticality: high"],
@@ -269,7 +270,7 @@ def boundary_system() -> graphs.AssetGraph:
 
 
 def test_boundary_crossings_list_every_crossing_flow_with_its_protection():
-    crossings = graphs.boundary_crossings(boundary_system())
+    crossings = analyses.boundary_crossings(boundary_system())
     assert [c["flow"] for c in crossings] == [
         "partners-invokes->api",
         "api-serves->partners",
@@ -289,7 +290,7 @@ def test_boundary_crossings_list_every_crossing_flow_with_its_protection():
 
 
 def test_entry_points_are_where_outsiders_reach_in():
-    assert graphs.entry_points(boundary_system()) == {
+    assert analyses.entry_points(boundary_system()) == {
         "api": ["exposed to partners", "calls from 'partners' (partner users)"],
         "app": [
             "output from 'vendor-llm' across a trust boundary",
@@ -299,7 +300,7 @@ def test_entry_points_are_where_outsiders_reach_in():
 
 
 def test_data_sent_out_to_a_provider_and_flows_to_people_are_not_entry_points():
-    entries = graphs.entry_points(boundary_system())
+    entries = analyses.entry_points(boundary_system())
     assert "vendor-llm" not in entries and "partners" not in entries and "staff" not in entries
 
 
@@ -328,21 +329,13 @@ def test_inventory_gaps_name_each_missing_field():
             flow("downloaded", "people", "serves"),
         ],
     )
-    assert graphs.inventory_gaps(g) == {
+    assert analyses.inventory_gaps(g) == {
         "bare": ["owner", "version", "sha256"],
         "dated": ["provenance.retrieved"],
         "downloaded": ["sha256"],
         "lonely": ["flows"],
         "scraped": ["provenance"],
     }
-
-
-def test_a_recorded_hash_fills_the_hash_gap():
-    g = system(
-        [asset("d", "dataset", sha256=None), asset("m", "model")], [flow("d", "m", "trains")]
-    )
-    assert graphs.inventory_gaps(g) == {"d": ["sha256"]}
-    assert graphs.inventory_gaps(g, {"d": "1" * 64}) == {}
 
 
 # --- permissions and environments --------------------------------------------------------------
@@ -361,7 +354,7 @@ def test_permission_excess_lists_grants_no_flow_uses():
             flow("agent", "crm", "invokes", permissions=["crm.read"]),
         ],
     )
-    assert graphs.permission_excess(g) == {
+    assert analyses.permission_excess(g) == {
         "agent": ["crm.*"],
         "idle": ["mail.send"],
         "tool": ["tickets.delete"],
@@ -394,7 +387,7 @@ def test_environment_mixing_flags_training_data_outside_development():
             flow("served-data", "app", "retrieves"),
         ],
     )
-    assert graphs.environment_mixing(g) == {
+    assert analyses.environment_mixing(g) == {
         "hosted-set": ["depends on production infrastructure 'prod-db'"],
         "prod-logs": ["training data for model held in production"],
         "shared-set": ["read by production asset 'app' (retrieves)"],
@@ -406,7 +399,7 @@ def test_environment_mixing_flags_training_data_outside_development():
 
 def test_credit_risk_analyses(example_graphs):
     g = example_graphs["credit-risk"]
-    found = graphs.analyses(g)
+    found = analyses.analyses(g)
     assert set(found["single_points_of_failure"]) == {"scoring-api", "scoring-log-store"}
     assert "broker-partners" in found["single_points_of_failure"]["scoring-api"][0]
     critical = found["critical_assets"]
@@ -424,7 +417,7 @@ def test_credit_risk_analyses(example_graphs):
     assert "regional-unemployment" in gaps and "pd-gbm-champion" not in gaps
     assert found["permission_excess"] == {}
     assert found["environment_mixing"] == {}
-    assert graphs.blast_radius(g, "offline-feature-store") >= {
+    assert analyses.blast_radius(g, "offline-feature-store") >= {
         "pd-gbm-champion",
         "scoring-api",
         "broker-partners",
@@ -433,7 +426,7 @@ def test_credit_risk_analyses(example_graphs):
 
 
 def test_support_assistant_analyses(example_graphs):
-    found = graphs.analyses(example_graphs["support-assistant"])
+    found = analyses.analyses(example_graphs["support-assistant"])
     assert set(found["single_points_of_failure"]) == {
         "chat-widget",
         "helpdesk-public-api",
@@ -454,14 +447,14 @@ def test_support_assistant_analyses(example_graphs):
 
 
 def test_ops_agent_analyses(example_graphs):
-    found = graphs.analyses(example_graphs["ops-agent"])
+    found = analyses.analyses(example_graphs["ops-agent"])
     assert "ops-agent" in found["single_points_of_failure"]
     assert "ops-agent" in found["permission_excess"]
 
 
 def test_every_analysis_returns_plain_data_on_every_example(example_graphs):
     for g in example_graphs.values():
-        found = graphs.analyses(g)
+        found = analyses.analyses(g)
         assert list(found) == [
             "single_points_of_failure",
             "critical_assets",

@@ -22,10 +22,10 @@ import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from kit import model as kit_model
-from kit import yamlio
-from kit.catalogue import load_catalogue
+from kit.compliance.catalogue import load_catalogue
 from kit.errors import UNSAFE_CHARACTERS, InputError
+from kit.model import schema as kit_model
+from kit.model import yamlio
 from kit.resources import examples
 from kit.threats import library as kit_library
 from kit.threats.conditions import ASSET_ATTRIBUTES

@@ -14,7 +14,7 @@ from _export_runs import PAYLOAD_HTML, published_run
 
 from kit.export.formats import export
 from kit.export.pdf import find_chromium
-from kit.export.rundata import load_run
+from kit.runs.rundata import load_run
 
 CSP = re.compile(r"<meta[^>]*Content-Security-Policy[^>]*>")
 HANDLERS = """[...document.querySelectorAll('*')]

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from kit import audit, runner
+from kit import audit
 from kit.cli import main
 from kit.resources import examples
+from kit.runs import runner
 from kit.threats.library import shipped_directory
 
 # Free text that would be code if anything ever pasted it into a cell.
@@ -124,7 +125,9 @@ def test_changing_one_asset_reruns_and_diff_shows_the_risk_change(workspace, cap
     assert resolved >= 1
 
 
-def test_changing_the_threat_library_reruns_only_the_notebooks_that_use_it(workspace, tmp_path):
+def test_changing_the_threat_library_reruns_every_notebook(workspace, tmp_path):
+    # Every notebook shows rows that depend on the library (compliance rows included), so a
+    # threat added in a --library folder makes all of them stale, not only the threat model.
     lib = tmp_path / "lib" / "threats"
     lib.mkdir(parents=True)
     shipped = shipped_directory()
@@ -139,12 +142,13 @@ def test_changing_the_threat_library_reruns_only_the_notebooks_that_use_it(works
         library_dirs=[tmp_path / "lib"],
     )
     assert result.status == "published"
-    uses_library = sorted(
-        n for n, p in runner.workbook_notebooks().items() if "library" in runner.notebook_info(p)[1]
-    )
-    assert result.ran == uses_library
-    assert set(result.skipped) == set(runner.workbook_notebooks()) - set(uses_library)
-    assert (result.run_dir / "notebooks" / "01-design.ipynb").exists()  # reused, copied in
+    assert result.ran == sorted(runner.workbook_notebooks()) and result.skipped == []
+    register = (result.run_dir / "register.csv").read_text()
+    assert "model-extraction-house@" in register
+    for name in result.ran:  # each notebook was executed with the library the tables used
+        nb = json.loads((result.run_dir / "notebooks" / f"{name}.ipynb").read_text())
+        params = nb["metadata"]["papermill"]["parameters"]
+        assert params["library_dirs"] == [str((tmp_path / "lib").resolve())], name
 
 
 def test_a_failing_notebook_fails_the_run_and_keeps_latest(workspace, tmp_path, capsys):
@@ -215,6 +219,7 @@ def test_audit_trail_verifies_and_detects_tampering(workspace, tmp_path, capsys)
 def test_runs_lists_every_run_and_marks_latest(workspace, capsys):
     assert main(["runs", "--out", str(workspace["store"])]) == 0
     out = capsys.readouterr().out
-    rows = [ln for ln in out.splitlines() if ln.strip()]
+    assert out.startswith(f"runs of {workspace['system'].resolve()}\n")
+    rows = [ln for ln in out.splitlines()[1:] if ln.strip()]
     assert len(rows) == len(runner.Store(workspace["store"]).runs())
     assert sum(ln.startswith("*") for ln in rows) == 1

@@ -14,11 +14,11 @@ import pytest
 from kit import audit
 from kit.errors import InputError
 from kit.inputs import canonical_config, config_sha256, load_checked
-from kit.lab import workshop_notebook
 from kit.resources import examples, notebooks
-from kit.runner import config_changes
-from kit.session import Session, parse_value, residual_summary
-from kit.workshop import Workshop
+from kit.runs.changes import config_changes
+from kit.workshop.lab import workshop_notebook
+from kit.workshop.session import Session, parse_value, residual_summary
+from kit.workshop.views import Workshop
 
 SYSTEM = """\
 # Tiny scoring system for the workshop tests.

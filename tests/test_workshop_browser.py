@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from kit.lab import free_port
 from kit.resources import examples
-from kit.session import Session, residual_summary
+from kit.workshop.lab import free_port
+from kit.workshop.session import Session, residual_summary
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"

@@ -45,9 +45,10 @@ from cyclonedx.model.contact import OrganizationalEntity
 from cyclonedx.model.tool import ToolRepository
 from cyclonedx.output.json import JsonV1Dot6
 
-from .. import __version__
-from ..graph import AssetGraph, reachable
-from ..model import Asset
+from kit import __version__
+from kit.graph import AssetGraph
+from kit.graph.analyses import reachable
+from kit.model.schema import Asset
 
 COMPONENT_TYPES = {
     "model": ComponentType.MACHINE_LEARNING_MODEL,
@@ -93,7 +94,6 @@ _NAMESPACE = uuid.UUID("5b0c7a52-4f4e-4b8e-9a55-5a1b1c0d2e10")  # saikit's, for 
 def bom(
     graph: AssetGraph,
     *,
-    hashes: dict[str, str] | None = None,
     timestamp: dt.datetime | None = None,
 ) -> dict:
     """The CycloneDX 1.6 ML-BOM of a system as a JSON-ready dict.
@@ -101,7 +101,6 @@ def bom(
     Parameters
     ----------
     graph : AssetGraph
-    hashes : {asset ID: sha256} recorded by ``saikit hash``, used where the system file gives none
     timestamp : stamped as ``metadata.timestamp``; left out when None
 
     Returns
@@ -114,10 +113,9 @@ def bom(
     >>> doc["components"][0]["type"]  # doctest: +SKIP
     'data'
     """
-    hashes = hashes or {}
     model = graph.model
     assets = [a for a in model.assets if a.type in COMPONENT_TYPES]
-    components = {a.id: _component(a, a.sha256 or hashes.get(a.id)) for a in assets}
+    components = {a.id: _component(a, a.sha256) for a in assets}
     system = Component(
         name=model.system.name,
         type=ComponentType.APPLICATION,
@@ -150,14 +148,10 @@ def bom(
 def bom_json(
     graph: AssetGraph,
     *,
-    hashes: dict[str, str] | None = None,
     timestamp: dt.datetime | None = None,
 ) -> str:
     """The ML-BOM as JSON text (indented, ending in a newline); same arguments as `bom`."""
-    return (
-        json.dumps(bom(graph, hashes=hashes, timestamp=timestamp), indent=2, ensure_ascii=False)
-        + "\n"
-    )
+    return json.dumps(bom(graph, timestamp=timestamp), indent=2, ensure_ascii=False) + "\n"
 
 
 def write_bom(graph: AssetGraph, path: str | os.PathLike, **kwargs) -> Path:

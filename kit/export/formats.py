@@ -16,8 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import fail
-from .rundata import RunData, default_out, load_run, record_export, write_atomic
+from kit import audit
+from kit.errors import fail
+from kit.files import write_atomic
+from kit.model.hashes import sha256_file
+from kit.runs.rundata import RunData, load_run
 
 
 @dataclass(frozen=True)
@@ -45,27 +48,27 @@ class Format:
 
 
 def _report(run: RunData, to: Target, opts: dict):
-    from .report import write_report
+    from kit.export.report import write_report
 
     pdf = to.file(".pdf") if opts.get("pdf", True) else None
     return write_report(run, to.file(".html"), pdf), {}
 
 
 def _xlsx(run: RunData, to: Target, opts: dict):
-    from .tables import write_xlsx
+    from kit.export.tables import write_xlsx
 
     path = write_xlsx(run, to.file(".xlsx"))
     return {path.name: path}, {}
 
 
 def _csv(run: RunData, to: Target, opts: dict):
-    from .tables import write_csv
+    from kit.export.tables import write_csv
 
     return write_csv(run, to.folder), {}
 
 
 def _json(run: RunData, to: Target, opts: dict):
-    from .tables import register_schema, write_json
+    from kit.export.tables import register_schema, write_json
 
     path = write_json(run, to.file(".json"))
     schema = write_atomic(
@@ -75,7 +78,7 @@ def _json(run: RunData, to: Target, opts: dict):
 
 
 def _pack(run: RunData, to: Target, opts: dict):
-    from .pack import render_html, render_markdown, unresolved
+    from kit.export.pack import render_html, render_markdown, unresolved
 
     entries = unresolved(run)
     md = write_atomic(to.file(".md"), render_markdown(run, entries))
@@ -84,7 +87,7 @@ def _pack(run: RunData, to: Target, opts: dict):
 
 
 def _oscal(run: RunData, to: Target, opts: dict):
-    from . import oscal
+    from kit.export import oscal
 
     stamp = opts.get("timestamp")
     docs = {
@@ -160,8 +163,8 @@ def resolve_run(name: str | None, system: str | None = None, runs: str | None = 
     """
     if name and (Path(name) / "manifest.json").exists():
         return load_run(name)
-    from ..resources import default_system
-    from ..runner import Store, store_for_file
+    from kit.resources import default_system
+    from kit.runs.store import Store, store_for_file
 
     store = (
         Store(Path(runs))
@@ -177,3 +180,22 @@ def resolve_run(name: str | None, system: str | None = None, runs: str | None = 
             + ("" if runs or system else " (or name the store with --runs or --system)"),
         )
     return load_run(store.resolve(name or "latest", -1))
+
+
+def default_out(run: RunData) -> Path:
+    """Where a run's exports go by default: `<store>/exports/<run-id>/`, beside the runs."""
+    return run.store_root / "exports" / run.run_id
+
+
+def record_export(run: RunData, fmt: str, outputs: dict[str, Path], **fields) -> dict:
+    """Append an `export` entry to the run store's audit trail; return it."""
+    from kit.runs.store import Store
+
+    return audit.append(
+        Store(run.store_root).audit_path,
+        "export",
+        format=fmt,
+        run=run.run_id,
+        outputs={name: sha256_file(p) for name, p in sorted(outputs.items())},
+        **fields,
+    )

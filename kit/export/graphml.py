@@ -25,7 +25,7 @@ from pathlib import Path
 
 import networkx as nx
 
-from ..graph import AssetGraph
+from kit.graph import AssetGraph
 
 JSON_KEYS = "saikit_json_keys"
 _READER_ADDED = ("node_default", "edge_default")

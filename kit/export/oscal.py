@@ -22,9 +22,9 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from .. import __version__
-from ..catalogue import Catalogue, load_catalogue
-from .rundata import RunData
+from kit import __version__
+from kit.compliance.catalogue import Catalogue, load_catalogue
+from kit.runs.rundata import RunData
 
 OSCAL_VERSION = "1.2.1"  # the version compliance-trestle 5.2 models
 NS = "urn:saikit:oscal"  # the namespace of saikit's own property names
@@ -119,7 +119,7 @@ def assessment_results(run: RunData, timestamp: dt.datetime | None = None) -> di
     """The run's provision-by-role results as an OSCAL assessment-results document."""
     prov = run.provisions
     if prov is None:
-        from ..errors import fail
+        from kit.errors import fail
 
         raise fail(
             str(run.path), None, "", "the run recorded no provision results (provisions.csv)"

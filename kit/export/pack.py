@@ -6,7 +6,7 @@ Operators get one entry per finding with the recommended actions (the missing an
 controls, by name, from the threat library); End-users get the same threats grouped by the kind
 of harm, with what they can do themselves.
 
-"Unresolved" is the compliance check's own definition (kit.compliance_checks.UNRESOLVED), and the
+"Unresolved" is the compliance check's own definition (kit.vocab.UNRESOLVED), and the
 finding IDs the pack carries go into the audit trail, where the 5.1.3-2 check looks for them.
 """
 
@@ -16,9 +16,8 @@ import html
 import re
 from dataclasses import dataclass
 
-from ..compliance_checks import UNRESOLVED
-from ..risk import BANDS
-from .rundata import RunData
+from kit.runs.rundata import RunData
+from kit.vocab import BAND_COLOURS, BANDS, OPEN_ACTIONS, UNRESOLVED
 
 SERIOUSNESS = {"low": "minor", "medium": "moderate", "high": "serious", "critical": "severe"}
 # For End-users, by threat category: (heading, what it means, what they can do).
@@ -101,9 +100,8 @@ class Entry:
 
 def unresolved(run: RunData) -> list[Entry]:
     """The run's unresolved findings grouped by threat, the highest residual risk first."""
-    from ..threats.library import load_library
-
-    library = _library(run, load_library)
+    described = run.threats  # as the run's library described them, never today's
+    threats, controls = described["threats"], described["controls"]
     names = {a["id"]: a.get("name") or a["id"] for a in run.config.get("assets", [])}
     rows: dict[str, list] = {}
     for r in run.register.itertuples(index=False):  # already highest residual first
@@ -111,7 +109,7 @@ def unresolved(run: RunData) -> list[Entry]:
             rows.setdefault(r.threat_id, []).append(r)
     entries = []
     for threat_id, group in rows.items():
-        threat = library.threats.get(threat_id) if library else None
+        threat = threats.get(threat_id)
         places = tuple(
             Place(
                 r.finding_id,
@@ -127,23 +125,12 @@ def unresolved(run: RunData) -> list[Entry]:
             Entry(
                 threat=group[0].threat,
                 category=group[0].category,
-                impact=_one_line(threat.summary) if threat else f"See threat {threat_id}.",
+                impact=_one_line(threat["summary"]) if threat else f"See threat {threat_id}.",
                 places=places,
-                actions=tuple(_actions(group, names, library)),
+                actions=tuple(_actions(group, names, controls)),
             )
         )
     return entries
-
-
-def _library(run: RunData, load_library):
-    """The threat library the run used; the shipped one when the run's extra folders are gone."""
-    try:
-        return load_library(run.library_dirs)
-    except Exception:  # noqa: BLE001 - descriptions only: fall back rather than fail the pack
-        try:
-            return load_library()
-        except Exception:  # noqa: BLE001
-            return None
 
 
 def _status(r) -> str:
@@ -160,12 +147,12 @@ def _status(r) -> str:
     }.get(r.treatment, r.treatment)
 
 
-def _actions(group: list, names: dict[str, str], library) -> list[str]:
+def _actions(group: list, names: dict[str, str], controls: dict[str, dict]) -> list[str]:
     """Missing controls to put in place and planned ones to finish, each with where it applies."""
 
     def named(cid: str) -> tuple[str, str]:
-        c = library.controls.get(cid) if library else None
-        return (c.name, _one_line(c.description)) if c else (cid, "")
+        c = controls.get(cid)
+        return (c["name"], _one_line(c["description"])) if c else (cid, "")
 
     def where(assets: list[str]) -> str:
         return "" if len(group) == 1 else f" (on {'; '.join(assets)})"
@@ -213,7 +200,7 @@ def _plural(n: int, word: str) -> str:
 
 def _intro(run: RunData, entries: list[Entry]) -> tuple[str, str]:
     places = [p for e in entries for p in e.places]
-    urgent = sum(p.treatment in ("action required", "review overdue") for p in places)
+    urgent = sum(p.treatment in OPEN_ACTIONS for p in places)
     lead = (
         (
             f"{_plural(len(entries), 'threat')} to this system, on "
@@ -338,15 +325,14 @@ h3 { margin: 1.3rem 0 .3rem; }
 dl { display: grid; grid-template-columns: 9.5rem 1fr; gap: .2rem .8rem; margin: .3rem 0; }
 dt { color: #5b6675; } dd { margin: 0; }
 .band { padding: 0 .35rem; border-radius: 2px; }
-.low { background: #9bd39b; } .medium { background: #ffe08a; } .high { background: #f4a259; }
-.critical { background: #e05252; color: #fff; }
+.critical { color: #fff; }
 code { font-size: .8rem; color: #5b6675; }
 .lead { font-weight: 600; }
 dd ul { margin: 0; padding-left: 1.1rem; }
 section.threat { break-inside: avoid; }
 @page { size: A4; margin: 16mm; }
 @media print { body { margin: 0; max-width: none; } h3, dl { break-inside: avoid; } }
-"""
+""" + "".join(f".{b} {{ background: {c}; }}\n" for b, c in BAND_COLOURS.items())
 
 
 def render_html(run: RunData, entries: list[Entry]) -> str:

@@ -19,8 +19,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from ..errors import fail
-from .rundata import write_atomic
+from kit.errors import fail
+from kit.files import write_atomic
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 FLAGS = (

@@ -21,16 +21,17 @@ import datetime as dt
 import html
 import re
 from html.parser import HTMLParser
-from importlib.resources import files
 from pathlib import Path
 
 import nbformat
 from nbconvert.preprocessors import Preprocessor
 
-from .. import __version__
-from ..errors import fail
-from ..risk import BANDS
-from .rundata import RunData, write_atomic
+from kit import __version__
+from kit.errors import fail
+from kit.files import write_atomic
+from kit.resources import data_dir
+from kit.runs.rundata import RunData
+from kit.vocab import BANDS
 
 TEMPLATE = "saikit-report"
 TOP_RISKS = 10
@@ -59,7 +60,7 @@ _TITLE_BLOCK = re.compile(r"""<table class=["']saikit-title["']""")
 
 def template_dir() -> Path:
     """The folder holding the package's nbconvert templates (`saikit-report` lives in it)."""
-    return Path(str(files("kit.templates").joinpath("nbconvert")))
+    return data_dir("templates") / "nbconvert"
 
 
 # ---------------------------------------------------------------- the report
@@ -80,7 +81,7 @@ def write_report(
         )
     written = {html_path.name: write_atomic(html_path, page)}
     if pdf_path is not None:
-        from .pdf import html_to_pdf
+        from kit.export.pdf import html_to_pdf
 
         written[pdf_path.name] = html_to_pdf(html_path, pdf_path, timeout=timeout)
     return written

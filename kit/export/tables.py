@@ -15,27 +15,23 @@ import csv
 import io
 import json
 import os
-from importlib.resources import files
 from pathlib import Path
 
 import pandas as pd
 
-from ..risk import BANDS, REGISTER_COLUMNS
-from .rundata import INTEGER_COLUMNS, RunData, write_atomic
+from kit.files import write_atomic
+from kit.resources import PACKAGE
+from kit.risk.scoring import REGISTER_COLUMNS
+from kit.runs.rundata import INTEGER_COLUMNS, RunData
+from kit.vocab import BAND_COLOURS, BANDS, OPEN_ACTIONS, STATUS_COLOURS
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 SHEETS = ("Register", "Decisions", "Provisions", "Assets")
 REGISTER_FORMAT = "saikit-register"
 REGISTER_FORMAT_VERSION = 1
 
-BAND_FILLS = {"low": "9BD39B", "medium": "FFE08A", "high": "F4A259", "critical": "E05252"}
-STATUS_FILLS = {
-    "met": "9BD39B",
-    "partial": "FFE08A",
-    "not met": "E05252",
-    "not assessed": "D9D9D9",
-    "not applicable": "F2F2F2",
-}
+BAND_FILLS = {b: c.lstrip("#").upper() for b, c in BAND_COLOURS.items()}
+STATUS_FILLS = {s: c.lstrip("#").upper() for s, c in STATUS_COLOURS.items()}
 HEADER_FILL, HEADER_FONT = "1F2D3D", "FFFFFF"
 # Text columns long enough to wrap rather than widen.
 WRAPPED = {
@@ -53,7 +49,6 @@ WRAPPED = {
     "controls_missing",
     "provisions",
 }
-UNRESOLVED_TREATMENTS = {"action required", "review overdue"}
 
 
 def neutralise(value):
@@ -129,7 +124,7 @@ def assets_table(run: RunData) -> pd.DataFrame:
     """The inventory with each asset's findings count and highest residual risk."""
     reg = run.register
     stats = (
-        reg.assign(open=reg["treatment"].isin(UNRESOLVED_TREATMENTS))
+        reg.assign(open=reg["treatment"].isin(OPEN_ACTIONS))
         .groupby("asset_id")
         .agg(
             findings=("finding_id", "size"), top=("residual_severity", "max"), open=("open", "sum")
@@ -232,7 +227,7 @@ def _sheet(ws, df: pd.DataFrame) -> None:
             cell.alignment = align
             if col_idx in coloured and cell.value in fills:
                 cell.fill = fills[cell.value]
-            elif name == "treatment" and cell.value in UNRESOLVED_TREATMENTS:
+            elif name == "treatment" and cell.value in OPEN_ACTIONS:
                 cell.font = alert
     ws.freeze_panes = "B2"
     if len(df.columns):
@@ -445,7 +440,7 @@ def register_schema() -> dict:
 
 def shipped_register_schema() -> dict:
     """The register JSON Schema shipped in the package (kit/register.schema.json)."""
-    return json.loads(files("kit").joinpath("register.schema.json").read_text(encoding="utf-8"))
+    return json.loads((PACKAGE / "register.schema.json").read_text(encoding="utf-8"))
 
 
 def write_register_schema(path: str | os.PathLike) -> Path:

@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, model_validator
 
-from ..model import FLOW_KINDS, Asset
+from kit.model.schema import FLOW_KINDS, Asset
 
 ASSET_ATTRIBUTES: dict[str, Any] = {
     name: info for name, info in Asset.model_fields.items() if name != "id"
@@ -159,7 +159,7 @@ def parse_condition(data: Any) -> Condition:
 
 def check_names(cond: Condition, path: tuple = ()) -> list[tuple[tuple, str]]:
     """Return (path, message) for every attribute, value or name the model does not know."""
-    from ..errors import did_you_mean
+    from kit.errors import did_you_mean
 
     problems: list[tuple[tuple, str]] = []
     if isinstance(cond, AttributeTest):

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from functools import cached_property
 from operator import attrgetter, itemgetter
 from typing import NamedTuple
 
 import numpy as np
 
-from ..graph import AssetGraph, Reach, Search, Steps, gc_paused, reach_all, render_path
-from ..model import FLOW_KINDS
-from .conditions import (
+from kit.graph import AssetGraph, gc_paused, render_path
+from kit.model.schema import FLOW_KINDS
+from kit.threats.conditions import (
     LIST_ATTRIBUTES,
     All,
     Any_,
@@ -32,7 +33,9 @@ from .conditions import (
     Upstream,
     Walk,
 )
-from .library import Library, Threat
+from kit.threats.library import Library, Threat
+from kit.threats.search import Reach, Search, Steps, edge_table, reach_all
+from kit.threats.search import steps as walk_steps
 
 # Evidence for one asset: a tuple of facts, each ("attr", text) or ("walk", start, edges).
 Evidence = tuple
@@ -143,9 +146,9 @@ class Evaluator:
         key = (direction, tuple(sorted(kinds or ())), tuple(sorted(wanted.items())))
         found = self._steps.get(key)
         if found is None:
-            found = self.graph.steps(direction)
+            found = self._walk_steps(direction)
             if kinds or wanted:
-                table = self.graph.table
+                table = self.table
                 allowed = np.ones(len(table.kind), bool)
                 if kinds:
                     wanted_kind = np.zeros(len(FLOW_KINDS), bool)
@@ -155,6 +158,18 @@ class Evaluator:
                     allowed &= self._flow_column(attr) == value
                 found = found.only(allowed)
             self._steps[key] = found
+        return found
+
+    @cached_property
+    def table(self):
+        """The graph's edges as numpy columns."""
+        return edge_table(self.graph)
+
+    def _walk_steps(self, direction: str) -> Steps:
+        """Every edge a walk `direction` may follow, before any filter (cached)."""
+        found = self._steps.get(direction)
+        if found is None:
+            found = self._steps[direction] = walk_steps(self.table, self.n, direction)
         return found
 
     def _flow_column(self, attribute: str) -> np.ndarray:

@@ -9,21 +9,21 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .. import yamlio
-from ..errors import InputError, Problem, did_you_mean, format_path
-from ..model import AssetType, Slug
-from .conditions import CONDITION_KEYS, Condition, check_names
+from kit.errors import InputError, Problem, did_you_mean, format_path
+from kit.model import yamlio
+from kit.model.schema import AssetType, Slug
+from kit.resources import data_dir
+from kit.threats.conditions import CONDITION_KEYS, Condition, check_names
+from kit.vocab import Phase
 
 Score = Annotated[int, Field(ge=1, le=5)]
 Shift = Annotated[int, Field(ge=-4, le=4)]
 ProvisionId = Annotated[str, Field(pattern=r"^5\.\d\.\d-\d+(\.\d+)?$")]
-Phase = Literal["design", "development", "deployment", "maintenance", "end_of_life"]
 Category = Literal[
     "integrity", "confidentiality", "privacy", "availability", "misuse", "supply_chain"
 ]
@@ -114,7 +114,7 @@ class Library:
 
 def shipped_directory() -> Path:
     """The threat library that ships inside the package."""
-    return Path(str(files("kit.threat_library")))
+    return data_dir("threat_library")
 
 
 def load_library(extra: list[str | os.PathLike] | tuple = ()) -> Library:
@@ -123,26 +123,46 @@ def load_library(extra: list[str | os.PathLike] | tuple = ()) -> Library:
     Loads are cached for as long as no file in the directories changes.
     """
     dirs = tuple(str(d) for d in extra)
-    return _load(dirs, _signature((str(shipped_directory()), *dirs)))
+    return _load(dirs, _signature(library_files(dirs)))
 
 
-def _signature(dirs: tuple[str, ...]) -> tuple:
-    """The name, size and mtime of every YAML file in the directories."""
+def library_files(extra: list[str | os.PathLike] | tuple = ()) -> list[Path]:
+    """Every file of the library in force (the shipped one and `extra`), in load order.
+
+    What `load_library` reads, and so what a run's fingerprint hashes.
+    """
+    out: list[Path] = []
+    for directory in (shipped_directory(), *map(Path, extra)):
+        controls, threats = _files_in(directory)
+        out += ([controls] if controls else []) + threats
+    return out
+
+
+def _files_in(base: Path) -> tuple[Path | None, list[Path]]:
+    """(controls.yaml or None, threats/*.yaml sorted) of one library directory."""
+    controls = base / "controls.yaml"
+    threats = base / "threats"
+    return (
+        controls if controls.exists() else None,
+        sorted(threats.glob("*.yaml")) if threats.is_dir() else [],
+    )
+
+
+def _signature(paths: list[Path]) -> tuple:
+    """The name, size and mtime of each file."""
     out = []
-    for d in dirs:
-        base = Path(d)
-        for p in sorted([base / "controls.yaml", *sorted(base.glob("threats/*.yaml"))]):
-            try:
-                st = p.stat()
-            except OSError:
-                continue
-            out.append((str(p), st.st_size, st.st_mtime_ns))
+    for p in paths:
+        try:
+            st = p.stat()
+        except OSError:
+            continue
+        out.append((str(p), st.st_size, st.st_mtime_ns))
     return tuple(out)
 
 
 @lru_cache(maxsize=16)
 def _load(extra: tuple[str, ...], signature: tuple) -> Library:
-    from ..catalogue import load_catalogue
+    from kit.compliance.catalogue import load_catalogue
 
     lib = Library()
     problems: list[Problem] = []
@@ -153,13 +173,10 @@ def _load(extra: tuple[str, ...], signature: tuple) -> Library:
         if not base.is_dir():
             raise InputError([Problem(directory, None, "", "library directory not found")])
         lib.directories.append(directory)
-        controls_file = base / "controls.yaml"
-        if controls_file.exists():
+        controls_file, threat_files = _files_in(base)
+        if controls_file:
             problems += _read_controls(controls_file, lib, provisions)
-        threat_files = (
-            sorted((base / "threats").glob("*.yaml")) if (base / "threats").is_dir() else []
-        )
-        if not threat_files and not controls_file.exists():
+        if not threat_files and not controls_file:
             problems.append(
                 Problem(directory, None, "", "no threats/*.yaml and no controls.yaml here")
             )

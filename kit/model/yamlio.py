@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from .errors import UNSAFE_CHARACTERS, describe_character, fail, format_path
+from kit.errors import UNSAFE_CHARACTERS, describe_character, fail, format_path
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_DEPTH = 64

@@ -22,7 +22,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from . import graph as graphs
+from kit import graph as graphs
+from kit.graph import analyses
 
 AGGREGATE_ABOVE = 80
 BANDS = ("platform", "data", "models", "serving", "consumers")
@@ -127,7 +128,7 @@ def draw_graph(
     >>> draw_graph(build(model)).savefig("/tmp/graph.png")  # doctest: +SKIP
     """
     if gaps is None:
-        gaps = graphs.inventory_gaps(graph)
+        gaps = analyses.inventory_gaps(graph)
     if aggregate is None:
         aggregate = len(graph.model.assets) > AGGREGATE_ABOVE
     title = title or graph.model.system.name
@@ -140,7 +141,7 @@ def _draw_assets(graph: graphs.AssetGraph, gaps: dict, title: str) -> Figure:
     nodes = {a.id: a.type for a in graph.model.assets}
     edges = [(e.source, e.target, e.kind) for e in graph.edges()]
     pos = layout(nodes, edges)
-    spof = graphs.single_points_of_failure(graph)
+    spof = analyses.single_points_of_failure(graph)
     fig, ax, xy = _canvas(pos, nodes, title, f"{len(nodes)} assets, {len(edges)} flows")
     for e in graph.edges():
         crossing = e.flow.crosses_boundary

@@ -15,35 +15,33 @@ import datetime as dt
 import os
 import re
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from .analysis import Analysis
-from .catalogue import Catalogue, Provision, load_catalogue
-from .compliance_checks import (
-    CHECKS,
-    HISTORY_CHECKS,
+from kit.analysis import Analysis
+from kit.compliance.catalogue import Catalogue, Provision, load_catalogue
+from kit.compliance.checks import CHECKS, HISTORY_CHECKS, Inputs, Result, one_line
+from kit.compliance.facts import RunFacts
+from kit.errors import InputError, Problem, did_you_mean
+from kit.model.schema import Attestation, SystemModel
+from kit.vocab import (
     MET,
+    MODALS,
     NOT_APPLICABLE,
     NOT_ASSESSED,
     NOT_MET,
     PARTIAL,
-    Inputs,
-    Result,
-    one_line,
+    PHASES,
+    ROLES,
+    STATUS_RANK,
+    STATUSES,
 )
-from .errors import InputError, Problem, did_you_mean
-from .model import Attestation, SystemModel
 
 __all__ = [
     "CHECKS",
     "COLUMNS",
     "HISTORY_CHECKS",
-    "ROLES",
-    "STATUSES",
-    "STATUS_RANK",
     "RunFacts",
     "assess",
     "gaps",
@@ -51,12 +49,6 @@ __all__ = [
     "write_csv",
 ]
 
-STATUSES = (MET, PARTIAL, NOT_MET, NOT_APPLICABLE, NOT_ASSESSED)
-# Lower needs attention sooner; sorting by it puts gaps first and non-applicable rows last.
-STATUS_RANK = {NOT_MET: 0, NOT_ASSESSED: 1, PARTIAL: 2, MET: 3, NOT_APPLICABLE: 4}
-ROLES = ("developer", "system_operator", "data_custodian")
-PHASES = ("design", "development", "deployment", "maintenance", "end_of_life")
-MODALS = ("shall", "should")
 COLUMNS = [
     "provision",
     "principle",
@@ -71,23 +63,6 @@ COLUMNS = [
     "reason",
 ]
 _ATTESTED = {"met": MET, "partial": PARTIAL, "not_met": NOT_MET, "not_applicable": NOT_APPLICABLE}
-
-
-@dataclass(frozen=True)
-class RunFacts:
-    """What the run history shows, filled by the runner for the checks that need it.
-
-    config_sha256: fingerprint of the configuration now; last_run_config_sha256 and
-    last_run_time: those of the last published run; audited_prompts: IDs of prompts whose current
-    version or sha256 appears in the audit trail; communicated_findings: finding IDs included in
-    a communication pack exported since the last run.
-    """
-
-    config_sha256: str | None
-    last_run_config_sha256: str | None
-    last_run_time: dt.datetime | None
-    audited_prompts: frozenset[str] = frozenset()
-    communicated_findings: frozenset[str] = frozenset()
 
 
 def assess(

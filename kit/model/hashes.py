@@ -16,15 +16,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import yamlio
-from .errors import InputError, Problem, fail
-from .model import SystemModel
+from kit.errors import InputError, Problem, fail
+from kit.model import yamlio
+from kit.model.schema import SystemModel
 
 CHUNK = 1 << 20
 PROBLEM_STATUSES = frozenset({"changed", "missing", "unreadable"})
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
@@ -119,14 +121,12 @@ def check_artifacts(system_file: str | os.PathLike, model: SystemModel) -> list[
     ['ok', 'changed']
     """
     paths = artifact_paths(system_file, model)
-    record = read_record(system_file)
     checks = []
     for asset in model.assets:
         if asset.id not in paths:
             continue
-        expected, origin = (
-            (asset.sha256, "system file") if asset.sha256 else (record.get(asset.id), "record")
-        )
+        expected = asset.sha256  # the file's, else the recorded one (load_system merges them)
+        origin = "record" if asset.id in model.recorded_hashes else "system file"
         common = {
             "asset": asset.id,
             "path": asset.artifact,
@@ -177,7 +177,10 @@ def _entries(path: Path) -> dict[str, dict]:
         return {}
     try:
         entries = json.loads(path.read_text(encoding="utf-8"))["artifacts"]
-        if all(isinstance(e, dict) and isinstance(e.get("sha256"), str) for e in entries.values()):
+        if all(
+            isinstance(e, dict) and isinstance(e.get("sha256"), str) and HEX64.match(e["sha256"])
+            for e in entries.values()
+        ):
             return entries
     except (ValueError, KeyError, TypeError, AttributeError):
         pass

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .compliance import MET, NOT_APPLICABLE, PARTIAL, ROLES
-from .plots import Picture
+from kit.graph.plots import Picture
+from kit.vocab import MET, NOT_APPLICABLE, PARTIAL, ROLES
 
 LABEL_WIDTH = 34
 

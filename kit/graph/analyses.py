@@ -1,11 +1,8 @@
-"""The asset graph: the system's assets as nodes, its flows as edges, and analyses over it.
+"""Security analyses of the asset graph: reach, blast radius, lineage, single points of failure,
+critical assets, trust-boundary crossings, entry points, inventory gaps, permission excess and
+environment mixing.
 
-Edges point the way data and influence move, so "downstream" is what a compromise reaches and
-"upstream" is what an asset depends on. A `depends_on` flow is stored reversed for that reason
-(`api depends_on cluster` becomes the edge cluster → api); the edge's `flow` keeps the direction
-the user wrote.
-
-Analyses are plain functions of an AssetGraph that return plain data (sets, dicts, lists). Those
+Each is a plain function of an AssetGraph that returns plain data (sets, dicts, lists). Those
 that judge assets return {asset: [reasons]} so every mark can be explained. Whole-graph analyses
 work on integer adjacency lists and cost about assets + flows, so they run on 100,000 assets.
 """
@@ -13,371 +10,10 @@ work on integer adjacency lists and cost about assets + flows, so they run on 10
 from __future__ import annotations
 
 import bisect
-import functools
-import gc
 import math
 import random
-from collections.abc import Iterable
-from dataclasses import dataclass
-from functools import cached_property
-from operator import attrgetter
-from typing import NamedTuple
 
-import networkx as nx
-import numpy as np
-
-from .model import FLOW_KINDS, Flow, SystemModel
-
-
-def gc_paused(fn):
-    """Run `fn` with the cycle collector paused: it builds many small acyclic containers, and
-    each full collection meanwhile would rescan the whole model (a third of the time at 100k)."""
-
-    @functools.wraps(fn)
-    def run(*args, **kwargs):
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            if was_enabled:
-                gc.enable()
-
-    return run
-
-
-class Edge(NamedTuple):
-    """One flow as the graph sees it: influence goes from `source` to `target`."""
-
-    source: str
-    target: str
-    kind: str
-    flow: Flow
-
-    @property
-    def id(self) -> str:
-        return self.flow.id
-
-
-@dataclass
-class AssetGraph:
-    """The inventory graph of one system, with adjacency lists for fast walks.
-
-    Edge number i is flow i of the system file (`edge_list[i]`). `out_edges[a]` and
-    `in_edges[a]` list the edges leaving and entering asset `a`; `table` holds the edges as numpy
-    columns for the threat engine. Each view is made on first use, so a caller pays only for the
-    ones it needs (the networkx view `graph` included).
-    """
-
-    model: SystemModel
-
-    @property
-    def assets(self):
-        return self.model.asset_by_id
-
-    def edges(self) -> Iterable[Edge]:
-        for edges in self.out_edges.values():
-            yield from edges
-
-    @cached_property
-    @gc_paused
-    def edge_list(self) -> list[Edge]:
-        """One edge per flow, in file order (a depends_on flow reversed)."""
-        make = tuple.__new__  # Edge(...) without the keyword-handling wrapper: one call each
-        out = []
-        for flow in self.model.flows:
-            source, target, kind = flow.source, flow.target, flow.kind
-            if kind == "depends_on":
-                source, target = target, source
-            out.append(make(Edge, (source, target, kind, flow)))
-        return out
-
-    @cached_property
-    def out_edges(self) -> dict[str, list[Edge]]:
-        return self._adjacency[0]
-
-    @cached_property
-    def in_edges(self) -> dict[str, list[Edge]]:
-        return self._adjacency[1]
-
-    @cached_property
-    @gc_paused
-    def _adjacency(self) -> tuple[dict[str, list[Edge]], dict[str, list[Edge]]]:
-        out_edges: dict[str, list[Edge]] = {a: [] for a in self.numbers}
-        in_edges: dict[str, list[Edge]] = {a: [] for a in self.numbers}
-        for edge in self.edge_list:
-            out_edges[edge.source].append(edge)
-            in_edges[edge.target].append(edge)
-        return out_edges, in_edges
-
-    @cached_property
-    def graph(self) -> nx.MultiDiGraph:
-        """A networkx MultiDiGraph of the same nodes and edges (edge key = flow ID)."""
-        g = nx.MultiDiGraph(name=self.model.system.name)
-        g.add_nodes_from((a.id, {"type": a.type}) for a in self.model.assets)
-        g.add_edges_from((e.source, e.target, e.flow.id, {"kind": e.kind}) for e in self.edges())
-        return g
-
-    @cached_property
-    def numbers(self) -> dict[str, int]:
-        """{asset ID: its number}, assets numbered 0..n-1 in model order."""
-        return {a.id: i for i, a in enumerate(self.model.assets)}
-
-    @cached_property
-    def table(self) -> EdgeTable:
-        """Every edge (edge i = flow i) with its ends and kind as numpy columns."""
-        flows, pos, m = self.model.flows, self.numbers, len(self.model.flows)
-        code = {k: i for i, k in enumerate(FLOW_KINDS)}
-        kind = np.fromiter(map(code.__getitem__, map(attrgetter("kind"), flows)), np.int64, m)
-        source = np.fromiter(map(pos.__getitem__, map(attrgetter("source"), flows)), np.int64, m)
-        target = np.fromiter(map(pos.__getitem__, map(attrgetter("target"), flows)), np.int64, m)
-        reverse = kind == code["depends_on"]  # influence runs from the dependency
-        return EdgeTable(np.where(reverse, target, source), np.where(reverse, source, target), kind)
-
-    def steps(self, direction: str) -> Steps:
-        """The edges a walk `direction` follows, grouped by the node it steps from (cached)."""
-        found = self._steps.get(direction)
-        if found is None:
-            found = self._steps[direction] = _steps(self.table, len(self.numbers), direction)
-        return found
-
-    @cached_property
-    def _steps(self) -> dict[str, Steps]:
-        return {}
-
-    @cached_property
-    @gc_paused
-    def indexed(self) -> Indexed:
-        """The graph as integer adjacency lists, for whole-graph analyses."""
-        ids, pos = list(self.numbers), self.numbers
-        succ = [[pos[e.target] for e in self.out_edges[a]] for a in ids]
-        pred = [[pos[e.source] for e in self.in_edges[a]] for a in ids]
-        return Indexed(ids, pos, succ, pred)
-
-
-class Indexed(NamedTuple):
-    """Assets numbered 0..n-1 in model order, with successor and predecessor lists."""
-
-    ids: list[str]
-    pos: dict[str, int]
-    succ: list[list[int]]
-    pred: list[list[int]]
-
-
-def build(model: SystemModel) -> AssetGraph:
-    """Build the AssetGraph of a system model.
-
-    Parameters
-    ----------
-    model : a loaded SystemModel
-
-    Returns
-    -------
-    AssetGraph whose edges point the way influence moves (depends_on reversed).
-
-    Example
-    -------
-    >>> g = build(load_system("system.yaml"))  # doctest: +SKIP
-    >>> sorted(blast_radius(g, "training-data"))  # doctest: +SKIP
-    ['fraud-api', 'fraud-model', 'analysts']
-    """
-    return AssetGraph(model)
-
-
-Path = tuple[Edge, ...]
-
-
-class EdgeTable(NamedTuple):
-    """The edges as numpy columns: edge i runs from asset number `source[i]` to `target[i]`,
-    and `kind[i]` indexes FLOW_KINDS; so a walk can filter and step over all edges at once."""
-
-    source: np.ndarray
-    target: np.ndarray
-    kind: np.ndarray
-
-
-class Steps(NamedTuple):
-    """Edges grouped by the node a walk steps from (CSR): those of node i are the slice
-    indptr[i]:indptr[i+1] of `to` (the node stepped to) and `edge` (the edge's number)."""
-
-    indptr: np.ndarray
-    to: np.ndarray
-    edge: np.ndarray
-
-    def only(self, allowed: np.ndarray) -> Steps:
-        """The same steps restricted to the edges `allowed` (a boolean mask over edge numbers)."""
-        keep = allowed[self.edge]
-        kept = np.zeros(len(keep) + 1, np.int64)  # kept[p]: positions kept before p
-        keep.cumsum(out=kept[1:])
-        return Steps(kept[self.indptr], self.to[keep], self.edge[keep])
-
-
-def _steps(table: EdgeTable, n: int, direction: str) -> Steps:
-    # A walk searches backward from its targets: "downstream" (an asset reaches a target by
-    # following flows forward) steps from an edge's target to its source.
-    loop = table.source == table.target
-    number = np.flatnonzero(~loop)
-    source, target = table.source[number], table.target[number]
-    at, to, edge = {
-        "downstream": (target, source, number),
-        "upstream": (source, target, number),
-        "neighbour": (
-            np.concatenate([target, source]),
-            np.concatenate([source, target]),
-            np.concatenate([number, number]),
-        ),
-    }[direction]
-    order = np.argsort(at, kind="stable")
-    indptr = np.zeros(n + 1, np.int64)
-    np.cumsum(np.bincount(at, minlength=n), out=indptr[1:])
-    return Steps(indptr, to[order], edge[order])
-
-
-class Reach:
-    """The result of one multi-source walk, over asset numbers.
-
-    `first[i] >= 0` when asset i reaches a target other than itself; `path(i)` gives the nearest
-    such target and the edges of the way there. Each asset keeps up to two distinct targets
-    (`labels[slot]`), with the edge it left by toward each and the next asset on the way. Those
-    values are numbers in the batch the walk ran in: asset number + `offset`.
-    """
-
-    __slots__ = ("first", "labels", "via_edge", "via_next", "offset", "_lists")
-
-    def __init__(self, targets: np.ndarray, labels, via_edge, via_next, offset: int = 0):
-        self.first = np.where(targets, labels[1], labels[0])
-        self.labels, self.via_edge, self.via_next = labels, via_edge, via_next
-        self.offset = offset
-        self._lists = None
-
-    def path(self, asset: int) -> tuple[int, list[int]]:
-        """(target reached, edge numbers from `asset` to it) for an asset with first >= 0."""
-        if self._lists is None:  # Python lists: fast to index one item at a time
-            self._lists = (self.labels.tolist(), self.via_edge.tolist(), self.via_next.tolist())
-        labels, via_edge, via_next = self._lists
-        offset = self.offset
-        target, node, out = int(self.first[asset]), asset + offset, []
-        while node != target:
-            i = node - offset
-            slot = 0 if labels[0][i] == target else 1
-            out.append(via_edge[slot][i])
-            node = via_next[slot][i]
-        return target - offset, out
-
-
-_UNSET = np.iinfo(np.int64).max
-BATCH_ASSETS = 500_000  # copies of the graph searched at once, in assets: bounds the memory
-
-
-class Search(NamedTuple):
-    """One multi-source search: the edges it may follow, its targets (a boolean mask over asset
-    numbers) and how many steps it may take.
-
-    `steps` come from `AssetGraph.steps(direction)`: "downstream" follows flows forward to a
-    target, "upstream" backward, "neighbour" either way. `Steps.only` keeps some edges of them.
-    """
-
-    steps: Steps
-    targets: np.ndarray
-    depth: int = 1
-
-
-def reach_all(searches: list[Search]) -> list[Reach]:
-    """For each search, every asset from which one of its targets is reached within its depth.
-
-    Each is a multi-source breadth-first search from all its targets at once, walking edges
-    backward from them. Each asset keeps its two nearest distinct targets, so a target that is
-    itself a start still finds the nearest *other* one; ties go to the target met first (the
-    lower asset number at the first step). With every asset a target, depth 1 is enough
-    (anything further is reached through a neighbour that is itself a target).
-
-    The searches run together, as one search over as many disjoint copies of the graph (copy k
-    of asset i is k*n + i), so each level is a few dozen numpy operations whatever the number of
-    searches: the cost is the edges touched, not the searches made.
-    """
-    if not searches:
-        return []
-    n = len(searches[0].targets)
-    out: list[Reach | None] = [None] * len(searches)
-    todo = []
-    for k, search in enumerate(searches):
-        if search.targets.any() and len(search.steps.to):
-            todo.append(k)
-        else:
-            out[k] = Reach(search.targets, np.full((2, n), -1, np.int32), None, None)
-    per_batch = max(1, BATCH_ASSETS // max(n, 1))
-    for first in range(0, len(todo), per_batch):
-        batch = todo[first : first + per_batch]
-        found = _search([searches[k] for k in batch], n)
-        for j, k in enumerate(batch):
-            part = slice(j * n, (j + 1) * n)
-            out[k] = Reach(searches[k].targets, *(x[:, part] for x in found), offset=j * n)
-    return out  # type: ignore[return-value]
-
-
-def _search(searches: list[Search], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(labels, via_edge, via_next) over the copies; labels and next assets are numbered across
-    the batch (copy k of asset i is k*n + i)."""
-    w = len(searches)
-    # The union of the copies' steps, as one CSR over w * n assets.
-    sizes = np.array([len(s.steps.to) for s in searches])
-    starts = np.concatenate(([0], sizes.cumsum()))
-    steps = Steps(
-        np.concatenate(
-            [s.steps.indptr[:-1] + start for s, start in zip(searches, starts, strict=False)]
-            + [starts[-1:]]
-        ),
-        np.concatenate([s.steps.to + k * n for k, s in enumerate(searches)]),
-        np.concatenate([s.steps.edge for s in searches]),
-    )
-    depths = np.array([s.depth for s in searches])
-    limit = depths.repeat(n) if depths.min() != depths.max() else None
-    targets = np.concatenate([s.targets for s in searches])
-    # Per asset, up to two targets (slot 0 nearest), the edge it leaves by toward each and the
-    # next asset on that way; -1 where none. An asset holds `first_label >= 0` targets, plus one
-    # more when `second_label >= 0`.
-    labels, via_edge, via_next = np.full((3, 2, w * n), -1, np.int32)
-    first_label, second_label = labels
-    nodes = carried = np.flatnonzero(targets)  # the frontier, and the target each entry carries
-    first_label[nodes] = nodes
-    earliest = np.full(w * n, _UNSET)  # scratch: the first new entry per asset, reset after use
-    for level in range(int(depths.max())):
-        if level and limit is not None:  # copies whose depth is spent drop out
-            alive = limit[nodes] > level
-            nodes, carried = nodes[alive], carried[alive]
-        # Every edge out of the frontier: the frontier entry it leaves, its position in `steps`
-        # (array methods, not np.* functions: these arrays are often tiny, and calls dominate)
-        starts = steps.indptr[nodes]
-        lens = steps.indptr[nodes + 1] - starts
-        entry = np.arange(len(nodes)).repeat(lens)
-        if not len(entry):
-            break
-        at = np.arange(len(entry)) + (starts + lens - lens.cumsum())[entry]
-        label, other = carried[entry], steps.to[at]
-        keep = (second_label[other] < 0) & (first_label[other] != label)  # room, and new
-        entry, at, label, other = entry[keep], at[keep], label[keep], other[keep]
-        if not len(other):
-            break
-        # Each asset takes its first new target, and a second distinct one if it had none yet.
-        index = np.arange(len(other))
-        np.minimum.at(earliest, other, index)
-        first_of = earliest[other]
-        earliest[other] = _UNSET
-        take = first_of == index
-        slot = (first_label[other] >= 0).astype(np.int64)
-        second = (label != label[first_of]) & (slot == 0)  # never a first: its label differs
-        if np.count_nonzero(second):
-            np.minimum.at(earliest, other[second], index[second])
-            is_second = earliest[other] == index
-            earliest[other] = _UNSET
-            take |= is_second
-            slot += is_second
-        entry, at, label, other, slot = entry[take], at[take], label[take], other[take], slot[take]
-        labels[slot, other] = label
-        via_edge[slot, other] = steps.edge[at]
-        via_next[slot, other] = nodes[entry]
-        nodes, carried = other, label
-    return labels, via_edge, via_next
+from kit.graph import AssetGraph, Indexed, gc_paused
 
 
 def reachable(graph: AssetGraph, start: str, *, direction: str, kinds=None) -> set[str]:
@@ -464,19 +100,6 @@ def lineage(graph: AssetGraph, asset_id: str) -> set[str]:
     {'fraud-model', 'claims-history', 'k8s-cluster'}
     """
     return reachable(graph, asset_id, direction="upstream")
-
-
-def render_path(start: str, path: Path) -> str:
-    """`a -trains-> b -serves-> c` for a path starting at `start`."""
-    out, node = start, start
-    for edge in path:
-        if edge.source == node:
-            out += f" -{edge.kind}-> {edge.target}"
-            node = edge.target
-        else:
-            out += f" <-{edge.kind}- {edge.source}"
-            node = edge.source
-    return out
 
 
 # --- Whole-graph analyses -------------------------------------------------------------------------
@@ -761,7 +384,7 @@ def entry_points(graph: AssetGraph) -> dict[str, list[str]]:
 
 
 @gc_paused
-def inventory_gaps(graph: AssetGraph, hashes: dict[str, str] | None = None) -> dict[str, list[str]]:
+def inventory_gaps(graph: AssetGraph) -> dict[str, list[str]]:
     """What the inventory lacks for each asset (5.2.1-1, 5.2.1-2, 5.2.4-1.2, 5.2.4-2.1).
 
     Gaps, by name:
@@ -769,7 +392,7 @@ def inventory_gaps(graph: AssetGraph, hashes: dict[str, str] | None = None) -> d
     - ``owner``: no owner (every asset but user groups);
     - ``version``: no version (active assets but user groups, infrastructure and log stores);
     - ``sha256``: no hash for an active dataset, model, prompt or vector store, in the file or
-      in `hashes` (hashes recorded by ``saikit hash``); models hosted by a third party (no
+      recorded by ``saikit hash`` (the loader merges those in); models hosted by a third party (no
       artifact, no format) are exempt, since there is no file to hash;
     - ``provenance``, ``provenance.retrieved``: public data or models with no recorded origin,
       or no retrieval date;
@@ -778,7 +401,6 @@ def inventory_gaps(graph: AssetGraph, hashes: dict[str, str] | None = None) -> d
     Parameters
     ----------
     graph : AssetGraph
-    hashes : {asset ID: sha256} recorded outside the system file, if any
 
     Returns
     -------
@@ -789,7 +411,6 @@ def inventory_gaps(graph: AssetGraph, hashes: dict[str, str] | None = None) -> d
     >>> inventory_gaps(g)  # doctest: +SKIP
     {'web-scrape': ['provenance', 'sha256']}
     """
-    hashes = hashes or {}
     out: dict[str, list[str]] = {}
     for a in graph.model.assets:
         gaps = []
@@ -799,13 +420,7 @@ def inventory_gaps(graph: AssetGraph, hashes: dict[str, str] | None = None) -> d
         if a.version is None and active and a.type not in _UNVERSIONED_TYPES:
             gaps.append("version")
         hosted = a.type == "model" and a.source == "third_party" and not (a.artifact or a.format)
-        if (
-            active
-            and a.type in _HASHED_TYPES
-            and not hosted
-            and a.sha256 is None
-            and a.id not in hashes
-        ):
+        if active and a.type in _HASHED_TYPES and not hosted and a.sha256 is None:
             gaps.append("sha256")
         if a.source == "public" and a.type in _DATA_TYPES | {"model", "prompt"}:
             if a.provenance is None:
@@ -892,7 +507,7 @@ def environment_mixing(graph: AssetGraph) -> dict[str, list[str]]:
 
 
 @gc_paused
-def analyses(graph: AssetGraph, hashes: dict[str, str] | None = None) -> dict[str, object]:
+def analyses(graph: AssetGraph) -> dict[str, object]:
     """Every whole-graph analysis at once, by name (what ``saikit graph`` prints).
 
     Returns
@@ -906,7 +521,7 @@ def analyses(graph: AssetGraph, hashes: dict[str, str] | None = None) -> dict[st
         "critical_assets": critical_assets(graph, spof=spof),
         "boundary_crossings": boundary_crossings(graph),
         "entry_points": entry_points(graph),
-        "inventory_gaps": inventory_gaps(graph, hashes),
+        "inventory_gaps": inventory_gaps(graph),
         "permission_excess": permission_excess(graph),
         "environment_mixing": environment_mixing(graph),
     }

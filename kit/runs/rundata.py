@@ -1,28 +1,24 @@
-"""What a published run recorded, read back for the exports, and how an export is recorded.
+"""The one reader of a published run folder: what the run recorded, read back.
 
-Exports never recompute the risk picture: they read the run folder (its manifest, register.csv,
-provisions.csv, config.json and executed notebooks). A run folder is immutable once published
-(its manifest hashes its outputs), so exports land in `--out` or beside the runs, in
-`<store>/exports/<run-id>/`, and each one is appended to the store's audit trail.
+Exports, `saikit runs` and `saikit diff` never recompute the risk picture: they read the run
+folder (its manifest, register.csv, findings.json, provisions.csv, config.json, threats.json and
+executed notebooks). A run folder is immutable once published (its manifest hashes its outputs).
 
 Example: ``run = load_run(Store(Path("runs/credit-risk")).resolve("latest", -1))``
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import uuid
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
 
-from .. import audit
-from ..errors import fail
-from ..risk import REGISTER_COLUMNS
+from kit.errors import fail
+from kit.risk.scoring import REGISTER_COLUMNS
 
 # Register columns holding integers; every other register column is text.
 INTEGER_COLUMNS = tuple(
@@ -68,6 +64,26 @@ class RunData:
                 df[col] = df[col].astype(int)
         return df
 
+    @cached_property
+    def findings(self) -> dict:
+        """Per finding ID: scores, band and treatment (what `saikit diff` compares)."""
+        return _read_json(self.path / "findings.json")
+
+    @cached_property
+    def threats(self) -> dict:
+        """Per threat raised: what the run's library said of it (name, summary, controls), so
+        exports describe threats as the run saw them, not as today's library does."""
+        path = self.path / "threats.json"
+        if not path.exists():
+            raise fail(
+                str(self.path),
+                None,
+                "",
+                "this run was made by an older saikit and records no threats.json; "
+                "make a new run with `saikit run --force`",
+            )
+        return _read_json(path)
+
     @property
     def run_id(self) -> str:
         return self.manifest["run"]
@@ -90,19 +106,9 @@ class RunData:
         order = [n for n in NOTEBOOK_ORDER if n in found]
         return [found[n] for n in order + sorted(set(found) - set(order))]
 
-    @cached_property
-    def library_dirs(self) -> list[str]:
-        """Extra threat-library directories the run was given (from papermill's parameters)."""
-        for nb in self.notebooks():
-            meta = json.loads(nb.read_text(encoding="utf-8")).get("metadata", {})
-            params = meta.get("papermill", {}).get("parameters", {})
-            if "library_dirs" in params:
-                return list(params["library_dirs"] or [])
-        return []
-
     def edition_title(self) -> str:
         """The standard's edition the run assessed against, e.g. 'ETSI TS 104 223 V1.1.1'."""
-        from ..catalogue import load_catalogue
+        from kit.compliance.catalogue import load_catalogue
 
         edition = self.manifest.get("edition", "")
         try:
@@ -139,43 +145,6 @@ def sort_register(df: pd.DataFrame) -> pd.DataFrame:
         ascending=[False, False, False, True],
         kind="stable",
     ).reset_index(drop=True)
-
-
-def default_out(run: RunData) -> Path:
-    """Where a run's exports go by default: `<store>/exports/<run-id>/`, beside the runs."""
-    return run.store_root / "exports" / run.run_id
-
-
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def record_export(run: RunData, fmt: str, outputs: dict[str, Path], **fields) -> dict:
-    """Append an `export` entry to the run store's audit trail; return it."""
-    return audit.append(
-        run.store_root / "audit.jsonl",
-        "export",
-        format=fmt,
-        run=run.run_id,
-        outputs={name: sha256_file(p) for name, p in sorted(outputs.items())},
-        **fields,
-    )
-
-
-def write_atomic(path: Path, data: bytes | str) -> Path:
-    """Write a file whole or not at all (temporary file beside it, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(raw)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _read_json(path: Path) -> dict:

@@ -7,12 +7,12 @@ from collections.abc import Callable
 
 import ipywidgets as w
 
-from .analysis import Analysis
-from .errors import InputError, Problem
-from .model import ASSET_TYPES, FLOW_KINDS
-from .risk import band
-from .roundtrip import plain, show_value
-from .session import (
+from kit.analysis import Analysis
+from kit.errors import InputError, Problem
+from kit.model.roundtrip import plain, show_value
+from kit.model.schema import ASSET_TYPES, FLOW_KINDS
+from kit.risk.scoring import band
+from kit.workshop.session import (
     DECISION_STATUSES,
     EDITABLE_FIELDS,
     Session,

@@ -5,12 +5,13 @@ from __future__ import annotations
 import difflib
 import re
 from functools import cache
-from importlib.resources import files
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from .. import yamlio
+from kit.model import yamlio
+from kit.vocab import Phase, Role
 
 __all__ = [
     "DEFAULT_EDITION",
@@ -29,9 +30,9 @@ __all__ = [
 DEFAULT_EDITION = "etsi-ts-104-223-v1.1.1"
 
 # End-users and Affected entities benefit from provisions but are never bound by them.
-Stakeholder = Literal["developer", "system_operator", "data_custodian"]
+Stakeholder = Role
 Modal = Literal["shall", "should"]
-PhaseId = Literal["design", "development", "deployment", "maintenance", "end_of_life"]
+PhaseId = Phase
 
 _PROVISION_ID = re.compile(r"^(?P<section>\d+\.\d+\.\d+)-\d+(?:\.\d+)?$")
 _SECTION = re.compile(r"^\d+(?:\.\d+)*$")
@@ -201,9 +202,14 @@ def available_editions() -> list[str]:
     """Return the names of the catalogue editions shipped in this package, sorted."""
     return sorted(
         entry.name.removesuffix(".yaml")
-        for entry in files(__name__).iterdir()
+        for entry in Path(__file__).parent.iterdir()
         if entry.name.endswith(".yaml")
     )
+
+
+def catalogue_file(edition: str = DEFAULT_EDITION) -> Path:
+    """The file an edition's catalogue is read from."""
+    return Path(__file__).parent / f"{edition}.yaml"
 
 
 def load_catalogue(edition: str = DEFAULT_EDITION) -> Catalogue:
@@ -215,7 +221,7 @@ def load_catalogue(edition: str = DEFAULT_EDITION) -> Catalogue:
 def _load(edition: str) -> Catalogue:
     if edition not in available_editions():
         raise KeyError(f"unknown catalogue edition {edition!r}; available: {available_editions()}")
-    text = files(__name__).joinpath(f"{edition}.yaml").read_text(encoding="utf-8")
+    text = catalogue_file(edition).read_text(encoding="utf-8")
     catalogue = Catalogue.model_validate(yamlio.parse(text, f"{edition}.yaml").data)
     if catalogue.edition.id != edition:
         raise ValueError(f"{edition}.yaml declares edition {catalogue.edition.id!r}")

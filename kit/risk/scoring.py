@@ -10,24 +10,19 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from .graph import AssetGraph
-from .model import Decision, SystemModel
-from .threats.engine import Match
-from .threats.library import Library
-
-BANDS = ("low", "medium", "high", "critical")
-SEVERITY = {band: i + 1 for i, band in enumerate(BANDS)}
-
-
-def band(score: int) -> str:
-    """The band of a 1..25 score: low ≤ 4 < medium ≤ 9 < high ≤ 16 < critical."""
-    if score <= 4:
-        return "low"
-    if score <= 9:
-        return "medium"
-    if score <= 16:
-        return "high"
-    return "critical"
+from kit.graph import AssetGraph
+from kit.model.schema import Decision, SystemModel
+from kit.threats.engine import Match
+from kit.threats.library import Library
+from kit.vocab import (
+    ACTION_REQUIRED,
+    DECIDED_AS,
+    REVIEW_OVERDUE,
+    SEVERITY,
+    TREATMENTS,
+    WITHIN_APPETITE,
+    band,
+)
 
 
 def _clamp(x: int) -> int:
@@ -158,15 +153,9 @@ def _treatment(severity: int, appetite: int, decision: Decision | None, today: d
     """What the finding needs now, in the register's words."""
     if decision is not None and decision.status != "open":
         if decision.review_by is not None and decision.review_by < today:
-            return "review overdue"
-        return {
-            "accepted": "accepted",
-            "transferred": "transferred",
-            "avoided": "avoided",
-            "false_positive": "false positive",
-            "mitigating": "mitigating",
-        }[decision.status]
-    return "action required" if severity > appetite else "within appetite"
+            return REVIEW_OVERDUE
+        return DECIDED_AS[decision.status]
+    return ACTION_REQUIRED if severity > appetite else WITHIN_APPETITE
 
 
 REGISTER_COLUMNS = {
@@ -186,8 +175,7 @@ REGISTER_COLUMNS = {
     "residual_score": "1-25",
     "residual_band": "low / medium / high / critical",
     "residual_severity": "the band as 1-4, for sorting",
-    "treatment": "action required, within appetite, accepted, mitigating, transferred, avoided, "
-    "false positive or review overdue",
+    "treatment": ", ".join(TREATMENTS),
     "decision": "the recorded decision's status, if any",
     "decision_owner": "who owns the decision",
     "review_by": "when an accepted risk must be reviewed",

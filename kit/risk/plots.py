@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from matplotlib.colors import ListedColormap
 
-from .plots import Picture
-from .risk import BANDS, SEVERITY, Assessment, band
-
-BAND_COLOURS = {"low": "#9bd39b", "medium": "#ffe08a", "high": "#f4a259", "critical": "#e05252"}
+from kit.graph.plots import Picture
+from kit.risk.scoring import Assessment
+from kit.vocab import BAND_COLOURS, BANDS, SEVERITY, band
 
 
 def heatmaps(assessment: Assessment, title: str = ""):

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import fail
-from .inputs import load_checked
-from .model import load_system
+from kit.errors import fail
+from kit.inputs import load_checked
+from kit.model.schema import load_system
 
 # ---------------------------------------------------------------- saikit lab
 
@@ -33,7 +33,7 @@ def workshop_notebook(parameters: dict[str, Any]) -> dict:
     the same way) and read back with `ast.literal_eval` before use, so a path can never become
     code.
     """
-    from .resources import notebooks
+    from kit.resources import notebooks
 
     nb = json.loads(notebooks()["workshop"].read_text(encoding="utf-8"))
     cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
@@ -99,8 +99,8 @@ def start_lab(
     directory keeps it. Token authentication is always on; the server never listens beyond
     the loopback interface.
     """
-    from .resources import default_system
-    from .runner import default_store
+    from kit.resources import default_system
+    from kit.runs.store import store_for
 
     workdir = Path(tempfile.mkdtemp(prefix="saikit-lab-"))
     try:
@@ -110,7 +110,7 @@ def start_lab(
             system = _scratch_copy(default_system(), workdir)
             out = out or workdir / "runs"
         model, _ = load_checked(system, library_dirs)
-        store = Path(default_store(model, out).root).resolve()
+        store = Path(store_for(model.system.id, out).root).resolve()
         nb = workshop_notebook(
             {
                 "system_path": str(system),

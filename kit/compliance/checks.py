@@ -18,36 +18,30 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property, wraps
-from typing import TYPE_CHECKING
 
-from .graph import (
-    AssetGraph,
-    blast_radius,
-    environment_mixing,
-    inventory_gaps,
-    permission_excess,
+from kit.compliance.facts import RunFacts
+from kit.graph import AssetGraph
+from kit.graph.analyses import blast_radius, environment_mixing, inventory_gaps, permission_excess
+from kit.model.schema import Asset, SystemModel
+from kit.risk.scoring import Assessment, applied_controls
+from kit.threats.library import Library
+from kit.vocab import (
+    ACTION_REQUIRED,
+    DECIDED,
+    MET,
+    NOT_APPLICABLE,
+    NOT_ASSESSED,
+    NOT_MET,
+    PARTIAL,
+    UNRESOLVED,
 )
-from .model import Asset, SystemModel
-from .risk import Assessment, applied_controls
-from .threats.library import Library
 
-if TYPE_CHECKING:
-    from .compliance import RunFacts
-
-MET, PARTIAL, NOT_MET = "met", "partial", "not met"
-NOT_APPLICABLE, NOT_ASSESSED = "not applicable", "not assessed"
 NO_HISTORY = "no run history: run `saikit run`"
 
 Result = tuple[str, str, str]  # (status, evidence, reason)
 
 SENSITIVE = frozenset({"confidential", "personal", "special_category"})
 DATA_TYPES = ("dataset", "vector_store", "log_store")
-# Treatments that leave a finding's risk standing: someone outside the team must hear about it.
-UNRESOLVED = frozenset(
-    {"action required", "accepted", "transferred", "mitigating", "review overdue"}
-)
-# Treatments by which a risk counts as managed (a decision was taken and is in date).
-DECIDED = frozenset({"accepted", "transferred", "avoided", "false positive"})
 
 
 @dataclass(frozen=True)
@@ -408,7 +402,7 @@ def findings_above_appetite_are_treated(inp: Inputs) -> Result:
     for f in findings:
         counts[f.treatment] = counts.get(f.treatment, 0) + 1
     evidence = "treatments: " + ", ".join(f"{t} {n}" for t, n in sorted(counts.items()))
-    action = [f.id for f in findings if f.treatment == "action required"]
+    action = [f.id for f in findings if f.treatment == ACTION_REQUIRED]
     overdue = [f.id for f in findings if f.treatment == "review overdue"]
     if action:
         return (

@@ -14,7 +14,7 @@ from ruamel.yaml.error import CommentMark
 from ruamel.yaml.scalarstring import ScalarString
 from ruamel.yaml.tokens import CommentToken
 
-from .model import Asset, Decision
+from kit.model.schema import Asset, Decision
 
 CONTROL_STATUSES = ("implemented", "planned")
 DECISION_STATUSES: tuple[str, ...] = typing.get_args(Decision.model_fields["status"].annotation)

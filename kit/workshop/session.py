@@ -23,14 +23,13 @@ from pathlib import Path
 
 from ruamel.yaml.comments import CommentedMap
 
-from . import audit
-from .analysis import Analysis, analyse_model
-from .catalogue import load_catalogue
-from .errors import InputError, did_you_mean, fail
-from .inputs import config_sha256, load_checked
-from .model import Asset, Decision, SystemModel, load_system
-from .risk import band
-from .roundtrip import (
+from kit import audit
+from kit.analysis import Analysis, analyse_model
+from kit.compliance.catalogue import load_catalogue
+from kit.errors import InputError, did_you_mean, fail
+from kit.inputs import config_sha256, load_checked
+from kit.model.hashes import read_record
+from kit.model.roundtrip import (
     YamlFile,
     append_item,
     append_to,
@@ -44,7 +43,9 @@ from .roundtrip import (
     show_value,
     yaml_value,
 )
-from .threats.library import Library
+from kit.model.schema import Asset, Decision, SystemModel, load_system
+from kit.threats.library import Library
+from kit.vocab import BAND_COLOURS, OPEN_ACTIONS, band
 
 CONTROL_STATUSES = ("implemented", "planned")
 DECISION_STATUSES: tuple[str, ...] = typing.get_args(Decision.model_fields["status"].annotation)
@@ -194,7 +195,7 @@ class Session:
         `out` is the run store whose audit trail records saved changes (default: as `saikit run`,
         ./runs/<system id>). Raises InputError when the file does not load.
         """
-        from .resources import default_system
+        from kit.resources import default_system
 
         system = Path(path) if path else default_system()
         model, library = load_checked(system, library_dirs)
@@ -538,9 +539,9 @@ class Session:
             if text != self.files[name].text:
                 _write_atomic(self.files[name].path, text, self.files[name].newline)
                 self.files[name] = replace(self.files[name], text=text)
-        from .runner import default_store
+        from kit.runs.store import store_for
 
-        store = default_store(state.model, self.out)
+        store = store_for(state.model.system.id, self.out)
         entries = [
             audit.append(
                 store.audit_path,
@@ -601,6 +602,7 @@ class Session:
                     target,
                     controls=set(self.library.controls),
                     provisions=set(load_catalogue().ids),
+                    hashes=read_record(self.path),
                 )
             except InputError as exc:
                 raise InputError(
@@ -641,9 +643,9 @@ def _write_atomic(path: Path, text: str, newline: str = "\n") -> None:
 
 
 def _is_bundled(path: Path) -> bool:
-    from importlib.resources import files
+    from kit.resources import data_dir
 
-    bundled = Path(str(files("kit.examples"))).resolve()
+    bundled = data_dir("examples").resolve()
     return path.resolve().is_relative_to(bundled)
 
 
@@ -660,12 +662,9 @@ def residual_summary(analysis: Analysis) -> dict[str, int | str]:
         "total": sum(scores),
         "highest": top,
         "highest_band": band(top) if top else "none",
-        "actions": sum(f.treatment in ("action required", "review overdue") for f in findings),
+        "actions": sum(f.treatment in OPEN_ACTIONS for f in findings),
         "appetite": analysis.model.system.risk_appetite,
     }
-
-
-BAND_STYLE = {"low": "#9bd39b", "medium": "#ffe08a", "high": "#f4a259", "critical": "#e05252"}
 
 
 def findings_html(analysis: Analysis, before: Analysis | None = None, limit: int = 12) -> str:
@@ -688,7 +687,7 @@ def findings_html(analysis: Analysis, before: Analysis | None = None, limit: int
         missing = ", ".join(f.controls_missing[:3]) + (" …" if len(f.controls_missing) > 3 else "")
         rows.append(
             "<tr>"
-            f"<td><span class='sk-band' style='background:{BAND_STYLE[b]}'>{b}</span></td>"
+            f"<td><span class='sk-band' style='background:{BAND_COLOURS[b]}'>{b}</span></td>"
             f"<td class='sk-num'><b>{f.residual_score}</b> {delta}</td>"
             f"<td class='sk-num'>{f.score}</td>"
             f"<td><b>{html.escape(f.match.threat.name)}</b><br>"
@@ -720,7 +719,7 @@ def _png(fig) -> bytes:
 
 def asset_picture_png(analysis: Analysis) -> bytes:
     """The asset graph as PNG bytes."""
-    from .plots import draw_graph
+    from kit.graph.plots import draw_graph
 
     return _png(draw_graph(analysis.graph))
 
@@ -732,6 +731,6 @@ def picture_key(model: SystemModel) -> str:
 
 def heatmap_png(analysis: Analysis) -> bytes:
     """The inherent and residual heatmaps as PNG bytes."""
-    from .risk_plots import heatmaps
+    from kit.risk.plots import heatmaps
 
     return _png(heatmaps(analysis.assessment))

@@ -13,10 +13,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from . import yamlio
-from .errors import InputError, Problem, did_you_mean, format_path
+from kit.errors import InputError, Problem, did_you_mean, format_path
+from kit.model import yamlio
+from kit.vocab import Band, Role, flow_id
 
 Slug = Annotated[
     str,
@@ -53,8 +54,6 @@ FlowKind = Literal[
     "logs_to",
     "depends_on",
 ]
-Role = Literal["developer", "system_operator", "data_custodian"]
-Band = Literal["low", "medium", "high", "critical"]
 Modality = Literal["text", "image", "audio", "video", "code", "tabular", "embedding"]
 
 ASSET_TYPES: tuple[str, ...] = AssetType.__args__
@@ -200,7 +199,7 @@ class Flow(_Strict):
 
     @property
     def id(self) -> str:
-        return f"{self.source}-{self.kind}->{self.target}"
+        return flow_id(self.source, self.kind, self.target)
 
 
 class ControlUse(_Strict):
@@ -245,6 +244,13 @@ class SystemModel(_Strict):
     controls: list[ControlUse] = Field(default_factory=list)
     attestations: list[Attestation] = Field(default_factory=list)
     decisions: list[Decision] = Field(default_factory=list)
+    # IDs of assets whose sha256 came from the hash record beside the file (`saikit hash`), not
+    # from the file itself; set by load_system.
+    _recorded_hashes: frozenset[str] = PrivateAttr(default=frozenset())
+
+    @property
+    def recorded_hashes(self) -> frozenset[str]:
+        return self._recorded_hashes
 
     @model_validator(mode="after")
     def _references(self) -> SystemModel:
@@ -365,16 +371,31 @@ def _loops(flows: list[Flow], ids, limit: int = 5):
                         entered.pop()
 
 
+def decisions_path(system: str | os.PathLike) -> Path | None:
+    """The decisions file a system file names (`system.decisions_file`), read without validating."""
+    data = yamlio.load_file(system).data
+    return _decisions_file(Path(system), data)
+
+
+def _decisions_file(system: Path, data: Any) -> Path | None:
+    section = data.get("system") if isinstance(data, dict) else None
+    name = section.get("decisions_file") if isinstance(section, dict) else None
+    return system.parent / name if isinstance(name, str) and name else None
+
+
 def load_system(
     path: str | os.PathLike,
     *,
     controls: set[str] | None = None,
     provisions: set[str] | None = None,
+    hashes: dict[str, str] | None = None,
 ) -> SystemModel:
     """Load and check a system file (and its decisions file); raise InputError listing every problem.
 
     `controls` and `provisions`, when given, are the valid control and provision IDs: references to
-    others are reported with the nearest valid name.
+    others are reported with the nearest valid name. An asset whose file gives no sha256 takes the
+    one `saikit hash` recorded beside the file (`hashes`, read from there when not given), so
+    every reader of the model sees the same hashes.
     """
     doc = yamlio.load_file(path)
     if not isinstance(doc.data, dict):
@@ -393,19 +414,38 @@ def load_system(
             ]
         )
     decision_doc = None
-    system = data.get("system")
-    decisions_file = system.get("decisions_file") if isinstance(system, dict) else None
-    if isinstance(decisions_file, str) and decisions_file:
-        decision_doc = _load_decisions(Path(path).parent, decisions_file, doc)
+    if _decisions_file(Path(path), data) is not None:
+        name = data["system"]["decisions_file"]
+        decision_doc = _load_decisions(Path(path).parent, name, doc)
         data["decisions"] = list(data.get("decisions") or []) + decision_doc.data["decisions"]
+    if hashes is None:
+        from kit.model.hashes import read_record
+
+        hashes = read_record(path)
+    recorded = _apply_recorded_hashes(data, hashes)
     try:
         model = SystemModel.model_validate(data)
     except ValidationError as exc:
         raise InputError(_problems(exc, doc, decision_doc)) from None
+    model._recorded_hashes = recorded
     extra = list(_library_problems(model, controls, provisions))
     if extra:
         raise InputError(_locate(path_msg, doc, decision_doc, model) for path_msg in extra)
     return model
+
+
+def _apply_recorded_hashes(data: dict, hashes: dict[str, str]) -> frozenset[str]:
+    """Give each asset without a sha256 the recorded one; return the IDs that took one."""
+    assets = data.get("assets")
+    if not hashes or not isinstance(assets, list):
+        return frozenset()
+    taken = set()
+    data["assets"] = assets = list(assets)  # the parsed document stays as read
+    for i, asset in enumerate(assets):
+        if isinstance(asset, dict) and asset.get("sha256") is None and asset.get("id") in hashes:
+            assets[i] = {**asset, "sha256": hashes[asset["id"]]}
+            taken.add(asset["id"])
+    return frozenset(taken)
 
 
 def _library_problems(model: SystemModel, controls, provisions):

@@ -1,0 +1,132 @@
+"""Executing notebooks with papermill, in parallel, in worker processes that die with saikit.
+
+Each notebook runs in a worker of a process pool; each worker starts its own Jupyter kernel. On
+Linux a worker asks the kernel (prctl PR_SET_PDEATHSIG) to be killed when saikit dies, even by
+SIGKILL, and the kernels (ipykernel) stop by themselves when their worker is gone, so nothing is
+left finishing notebooks into an abandoned staging folder.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+KERNEL = "python3"
+CELL_TIMEOUT_S = 600
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass
+class NotebookResult:
+    name: str
+    ok: bool
+    seconds: float
+    attempts: int = 1
+    error: str = ""
+
+
+_PORT_CLASH = ("Address already in use", "Kernel died before replying", "ZMQError")
+
+
+def die_with_parent(parent: int) -> None:
+    """Have the kernel kill this process when its parent dies (Linux); exit now if it has."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
+def execute_notebook(
+    source: str, target: str, parameters: dict, cwd: str, timeout: int = CELL_TIMEOUT_S
+) -> NotebookResult:
+    """Execute one notebook with papermill; retry a kernel that dies on a port clash."""
+    import papermill as pm
+
+    name = Path(source).stem
+    start = time.perf_counter()
+    _kernel_log(Path(target).parent.parent / "logs" / f"{name}.log")
+    for attempt in range(1, 4):
+        try:
+            pm.execute_notebook(
+                source,
+                target,
+                parameters=parameters,
+                cwd=cwd,
+                kernel_name=KERNEL,
+                progress_bar=False,
+                log_output=False,
+                execution_timeout=timeout,
+            )
+            return NotebookResult(name, True, time.perf_counter() - start, attempt)
+        except pm.PapermillExecutionError as exc:
+            src = exc.source.strip().splitlines()
+            cell = src[0] if src else ""
+            return NotebookResult(
+                name,
+                False,
+                time.perf_counter() - start,
+                attempt,
+                f"cell {exc.cell_index} ({cell[:80]}): {exc.ename}: {exc.evalue}",
+            )
+        except Exception as exc:  # noqa: BLE001 - a kernel start failure is reported, not raised
+            text = f"{type(exc).__name__}: {exc}"
+            if attempt < 3 and any(s in text for s in _PORT_CLASH):
+                continue
+            return NotebookResult(name, False, time.perf_counter() - start, attempt, text)
+    raise AssertionError("unreachable")
+
+
+def _kernel_log(path: Path) -> None:
+    """Send this worker's stderr, which kernels inherit, to a log file in the run folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def execute_all(
+    sources: dict[str, Path],
+    names: list[str],
+    staging: Path,
+    parameters: dict,
+    cwd: str,
+    jobs: int,
+    progress: Callable[[str], None],
+    timeout: int = CELL_TIMEOUT_S,
+) -> list[NotebookResult]:
+    """Execute the named notebooks in parallel, at most `jobs` at once."""
+    results = []
+    with ProcessPoolExecutor(
+        max_workers=max(1, min(jobs, len(names))),
+        initializer=die_with_parent,
+        initargs=(os.getpid(),),
+    ) as pool:
+        futures = {}
+        for name in names:
+            progress(f"  running  {name}")
+            futures[
+                pool.submit(
+                    execute_notebook,
+                    str(sources[name]),
+                    str(staging / "notebooks" / f"{name}.ipynb"),
+                    parameters,
+                    cwd,
+                    timeout,
+                )
+            ] = name
+        for future in as_completed(futures):
+            r = future.result()
+            mark = "ok  " if r.ok else "FAIL"
+            progress(
+                f"  {mark}     {r.name}  {r.seconds:.1f} s" + (f"  {r.error}" if r.error else "")
+            )
+            results.append(r)
+    return sorted(results, key=lambda r: r.name)

@@ -1,0 +1,242 @@
+"""The run store of one system: its runs, `latest`, the audit trail, and which file it belongs to.
+
+```
+<root>/
+  store.json         the system file this store belongs to (written by its first run)
+  audit.jsonl        the hash-chained audit trail (kit.audit)
+  latest -> <run-id>
+  <run-id>/          one published run (kit.runs.rundata reads it)
+  failed-<run-id>/   a run whose notebooks failed, kept to look at
+  .staging-<run-id>/ a run being written; its `owner` file names the process writing it
+```
+
+A staging folder whose owner is gone (a run that was killed) is abandoned: the next run in the
+same store removes it. One owned by a live process is left alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from kit.errors import did_you_mean, fail
+from kit.model import yamlio
+
+STAGING = ".staging-"
+OWNER = "owner"
+
+
+@dataclass
+class Store:
+    """The runs of one system: `<root>/<run-id>/`, `<root>/latest`, `<root>/audit.jsonl`."""
+
+    root: Path
+
+    @property
+    def audit_path(self) -> Path:
+        return self.root / "audit.jsonl"
+
+    @property
+    def latest_link(self) -> Path:
+        return self.root / "latest"
+
+    @property
+    def owner_path(self) -> Path:
+        return self.root / "store.json"
+
+    def latest(self) -> Path | None:
+        """The folder of the last good run, or None."""
+        link = self.latest_link
+        if not link.is_symlink():
+            return None
+        target = self.root / os.readlink(link)
+        return target if (target / "manifest.json").exists() else None
+
+    def runs(self) -> list[Path]:
+        """Every complete run folder, oldest first."""
+        if not self.root.is_dir():
+            return []
+        found = [
+            p
+            for p in self.root.iterdir()
+            if p.is_dir()
+            and not p.is_symlink()
+            and not p.name.startswith(".")
+            and (p / "manifest.json").exists()
+        ]
+        return sorted(found, key=lambda p: p.name)
+
+    def resolve(self, name: str | None, default_index: int) -> Path:
+        """A run by id, id prefix, or 'latest'; None picks runs()[default_index]."""
+        runs = self.runs()
+        if name == "latest":
+            found = self.latest()
+            if found:
+                return found
+        if name is None:
+            if len(runs) < abs(default_index) + (0 if default_index < 0 else 1):
+                raise fail(
+                    str(self.root), None, "", "not enough runs to compare; run `saikit run` first"
+                )
+            return runs[default_index]
+        matches = [r for r in runs if r.name.startswith(name)]
+        if len(matches) != 1:
+            raise fail(
+                str(self.root),
+                None,
+                "",
+                f"no single run matches '{name}'{did_you_mean(name, [r.name for r in runs])}",
+            )
+        return matches[0]
+
+    # ------------------------------------------------------------ which file the store belongs to
+
+    def owner(self) -> Path | None:
+        """The system file this store belongs to, or None before its first run."""
+        try:
+            data = json.loads(self.owner_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return (
+            Path(data["system_path"]) if isinstance(data, dict) and "system_path" in data else None
+        )
+
+    def claim(self, system: Path, system_id: str) -> str | None:
+        """Make sure this store belongs to `system`; return a note when it was taken over.
+
+        A store belongs to the system file whose run first wrote it. Another file with the same
+        system id would mix two histories into one, so it is refused with a located error,
+        unless the owning file is gone (moved or deleted): then `system` takes the store over.
+        """
+        owner = self.owner()
+        if owner == system:
+            return None
+        note = None
+        if owner is not None:
+            if owner.exists():
+                raise fail(
+                    str(system),
+                    None,
+                    "",
+                    f"the run store {self.root} belongs to {owner} (system id '{system_id}'); "
+                    "two files would share one history. Give this file its own store with "
+                    "--out DIR, or change its system id",
+                )
+            note = f"the run store {self.root} belonged to {owner}, which is gone; it now belongs to {system}"
+        self.root.mkdir(parents=True, exist_ok=True)
+        data = {"system_path": str(system), "system_id": system_id}
+        tmp = self.root / f".store-{os.getpid()}.json"
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, self.owner_path)
+        return note
+
+    # ------------------------------------------------------------ staging and publishing
+
+    def stage(self, run_id: str) -> Path:
+        """A new staging folder for `run_id`, owned by this process."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.clear_abandoned()
+        staging = self.root / f"{STAGING}{run_id}"
+        shutil.rmtree(staging, ignore_errors=True)
+        (staging / "notebooks").mkdir(parents=True)
+        (staging / OWNER).write_text(_process_identity(os.getpid()), encoding="utf-8")
+        return staging
+
+    def clear_abandoned(self) -> list[Path]:
+        """Remove the staging folders (and temporary links) whose writing process is gone."""
+        removed = []
+        for p in self.root.glob(f"{STAGING}*"):
+            if p.is_dir() and not p.is_symlink() and not _alive(p / OWNER):
+                shutil.rmtree(p, ignore_errors=True)
+                removed.append(p)
+        for p in self.root.glob(".latest-*"):
+            pid = p.name.removeprefix(".latest-")
+            if p.is_symlink() and pid.isdigit() and not _process_identity(int(pid)):
+                p.unlink(missing_ok=True)
+        return removed
+
+    def publish(self, staging: Path, run_id: str) -> Path:
+        final = self.root / run_id
+        (staging / OWNER).unlink(missing_ok=True)
+        _fsync_tree(staging)
+        os.rename(staging, final)
+        return final
+
+    def point_latest(self, run_dir: Path) -> None:
+        tmp = self.root / f".latest-{os.getpid()}"
+        if tmp.is_symlink() or tmp.exists():
+            tmp.unlink()
+        os.symlink(run_dir.name, tmp)
+        os.replace(tmp, self.latest_link)
+
+    def anchors(self) -> dict[str, int]:
+        """Audit hashes recorded in run manifests, for `audit.verify`."""
+        out = {}
+        for run in self.runs():
+            m = json.loads((run / "manifest.json").read_text())
+            if m.get("audit_prev"):
+                out[m["audit_prev"]["hash"]] = m["audit_prev"]["seq"]
+        return out
+
+
+def _process_identity(pid: int) -> str:
+    """'<pid> <start time>' of a live process, '' when there is none: a pid alone may be reused."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        try:
+            os.kill(pid, 0)  # no /proc (macOS): the pid alone
+        except ProcessLookupError:
+            return ""
+        except PermissionError:
+            pass
+        return str(pid)
+    fields = stat.rsplit(")", 1)[1].split()  # the command name may hold spaces and brackets
+    if fields[0] == "Z":  # a zombie has finished: it writes nothing more
+        return ""
+    return f"{pid} {fields[19]}"
+
+
+def _alive(owner_file: Path) -> bool:
+    """Whether the process named in a staging folder's owner file is still the one running."""
+    try:
+        recorded = owner_file.read_text(encoding="utf-8").strip()
+    except OSError:
+        return False  # an owner file is written first: none means a folder from an older saikit
+    pid = recorded.split()[0] if recorded else ""
+    return pid.isdigit() and _process_identity(int(pid)) == recorded
+
+
+def _fsync_tree(root: Path) -> None:
+    for p in root.rglob("*"):
+        if p.is_file():
+            fd = os.open(p, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+def store_for(system_id: str, out: str | os.PathLike | None) -> Store:
+    """The run store for a system: --out, else ./runs/<system id>."""
+    return Store(Path(out) if out else Path("runs") / system_id)
+
+
+def store_for_file(system: Path, out: str | os.PathLike | None) -> Store:
+    """The run store of a system file, reading only its id (no validation)."""
+    if out:
+        return Store(Path(out))
+    return store_for(system_id_of(system), None)
+
+
+def system_id_of(system: Path) -> str:
+    """A system file's id, read without validating the file ('unnamed' when it has none)."""
+    data = yamlio.load_file(system).data
+    section = data.get("system") if isinstance(data, dict) else None
+    system_id = section.get("id") if isinstance(section, dict) else None
+    if not isinstance(system_id, str) or "/" in system_id or system_id.startswith("."):
+        return "unnamed"
+    return system_id

@@ -1,0 +1,88 @@
+"""The words the whole kit shares, each spelled once: roles, phases, risk bands and their colours,
+treatments, provision statuses, and the formats of finding and flow IDs.
+
+Every other module imports these rather than writing the words again, so a spelling can change
+in one place. Imports nothing from the kit: it is the first stage of all.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+# ---------------------------------------------------------------- who and when (ETSI TS 104 223)
+
+Role = Literal["developer", "system_operator", "data_custodian"]
+ROLES: tuple[str, ...] = get_args(Role)
+
+Phase = Literal["design", "development", "deployment", "maintenance", "end_of_life"]
+PHASES: tuple[str, ...] = get_args(Phase)
+
+Modal = Literal["shall", "should"]
+MODALS: tuple[str, ...] = get_args(Modal)
+
+# ---------------------------------------------------------------- risk bands
+
+Band = Literal["low", "medium", "high", "critical"]
+BANDS: tuple[str, ...] = get_args(Band)
+SEVERITY = {b: i + 1 for i, b in enumerate(BANDS)}  # a band as 1-4, for sorting
+BAND_COLOURS = {"low": "#9bd39b", "medium": "#ffe08a", "high": "#f4a259", "critical": "#e05252"}
+
+
+def band(score: int) -> str:
+    """The band of a 1..25 score: low ≤ 4 < medium ≤ 9 < high ≤ 16 < critical."""
+    if score <= 4:
+        return "low"
+    if score <= 9:
+        return "medium"
+    if score <= 16:
+        return "high"
+    return "critical"
+
+
+# ---------------------------------------------------------------- treatments (the register's words)
+
+ACTION_REQUIRED = "action required"  # above the appetite, no decision yet
+WITHIN_APPETITE = "within appetite"
+REVIEW_OVERDUE = "review overdue"  # a decision whose review date has passed
+# A decision's status in the system file → the treatment the register shows.
+DECIDED_AS = {
+    "accepted": "accepted",
+    "transferred": "transferred",
+    "avoided": "avoided",
+    "false_positive": "false positive",
+    "mitigating": "mitigating",
+}
+TREATMENTS = (ACTION_REQUIRED, WITHIN_APPETITE, REVIEW_OVERDUE, *DECIDED_AS.values())
+# Findings someone must act on now: counted as "open actions" everywhere.
+OPEN_ACTIONS = frozenset({ACTION_REQUIRED, REVIEW_OVERDUE})
+# Findings whose risk still stands: operators and end-users must hear about them (5.1.3-2).
+UNRESOLVED = frozenset({ACTION_REQUIRED, REVIEW_OVERDUE, "accepted", "transferred", "mitigating"})
+# Treatments by which a risk counts as managed (a decision was taken and is in date).
+DECIDED = frozenset({"accepted", "transferred", "avoided", "false positive"})
+
+# ---------------------------------------------------------------- provision statuses
+
+MET, PARTIAL, NOT_MET = "met", "partial", "not met"
+NOT_APPLICABLE, NOT_ASSESSED = "not applicable", "not assessed"
+STATUSES = (MET, PARTIAL, NOT_MET, NOT_APPLICABLE, NOT_ASSESSED)
+# Lower needs attention sooner; sorting by it puts gaps first and non-applicable rows last.
+STATUS_RANK = {NOT_MET: 0, NOT_ASSESSED: 1, PARTIAL: 2, MET: 3, NOT_APPLICABLE: 4}
+STATUS_COLOURS = {
+    MET: "#9bd39b",
+    PARTIAL: "#ffe08a",
+    NOT_MET: "#e05252",
+    NOT_ASSESSED: "#d9d9d9",
+    NOT_APPLICABLE: "#f2f2f2",
+}
+
+# ---------------------------------------------------------------- ID formats
+
+
+def finding_id(threat_id: str, asset_id: str) -> str:
+    """A finding's stable ID: `<threat-id>@<asset-id>`."""
+    return f"{threat_id}@{asset_id}"
+
+
+def flow_id(source: str, kind: str, target: str) -> str:
+    """A flow's ID as the change summaries and explanations show it: `a-trains->b`."""
+    return f"{source}-{kind}->{target}"
