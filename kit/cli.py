@@ -10,7 +10,7 @@ from pathlib import Path
 
 from kit import __version__
 from kit.errors import InputError, escape_unsafe
-from kit.vocab import ACTION_REQUIRED, OPEN_ACTIONS
+from kit.vocab import ACTION_REQUIRED, OPEN_ACTIONS, STATUSES
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -298,7 +298,7 @@ def cmd_comply(args) -> int:
         f"{df['role'].nunique()} role(s); run history: {f'last run {last:%Y-%m-%d}' if last else 'none'}"
     )
     s = summary(df).assign(principle=lambda d: "P" + d["principle"].astype(str))
-    counts = ["met", "partial", "not met", "not applicable", "not assessed"]
+    counts = list(STATUSES)
     print(
         table(
             s,

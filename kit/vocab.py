@@ -67,6 +67,8 @@ NOT_APPLICABLE, NOT_ASSESSED = "not applicable", "not assessed"
 STATUSES = (MET, PARTIAL, NOT_MET, NOT_APPLICABLE, NOT_ASSESSED)
 # Lower needs attention sooner; sorting by it puts gaps first and non-applicable rows last.
 STATUS_RANK = {NOT_MET: 0, NOT_ASSESSED: 1, PARTIAL: 2, MET: 3, NOT_APPLICABLE: 4}
+# An attestation's status as the system file spells it (a YAML key) → the provision status.
+ATTESTED_AS = {"met": MET, "partial": PARTIAL, "not_met": NOT_MET, "not_applicable": NOT_APPLICABLE}
 STATUS_COLOURS = {
     MET: "#9bd39b",
     PARTIAL: "#ffe08a",

@@ -23,13 +23,13 @@ import pytest
 from _export_runs import FORMULAS, PAYLOAD_HTML, TRIGGERS, published_run
 
 from kit import audit
-from kit.vocab import UNRESOLVED
 from kit.export import oscal
 from kit.export.formats import export, resolve_run
 from kit.export.report import offline_problems
 from kit.export.tables import neutralise, register_schema, shipped_register_schema
 from kit.risk.scoring import REGISTER_COLUMNS
 from kit.runs.rundata import load_run
+from kit.vocab import UNRESOLVED
 
 ROOT = Path(__file__).resolve().parents[1]
 STAMP = dt.datetime(2026, 1, 31, 9, 0, tzinfo=dt.UTC)
@@ -221,8 +221,8 @@ def test_oscal_exports_differ_only_in_their_timestamps(example, tmp_path):
 
 
 def test_pack_lists_every_unresolved_finding_and_the_audit_trail_records_them(example, tmp_path):
-    from kit.inputs import config_sha256, load_checked
     from kit.compliance.facts import run_facts
+    from kit.inputs import config_sha256, load_checked
     from kit.runs.store import Store
 
     written = export(example, "pack", tmp_path)

@@ -136,15 +136,6 @@ def test_people_are_not_components_and_dependencies_follow_lineage(example_graph
             assert set(upstream) <= analyses.lineage(g, ref)
 
 
-def test_recorded_hashes_fill_in_where_the_system_file_has_none(example_graphs):
-    g = example_graphs["credit-risk"]
-    doc = bom.bom(g, hashes={"legacy-scorecard": "ab" * 32})
-    assert components(doc)["legacy-scorecard"]["hashes"] == [
-        {"alg": "SHA-256", "content": "ab" * 32}
-    ]
-    assert "hashes" not in components(bom.bom(g))["legacy-scorecard"]
-
-
 # --- GraphML -----------------------------------------------------------------------------------
 
 

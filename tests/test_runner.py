@@ -131,9 +131,9 @@ def test_changing_the_threat_library_reruns_every_notebook(workspace, tmp_path):
     lib = tmp_path / "lib" / "threats"
     lib.mkdir(parents=True)
     shipped = shipped_directory()
-    source = (shipped / "threats" / "model-extraction.yaml").read_text()
-    (lib / "model-extraction-house.yaml").write_text(
-        source.replace("id: model-extraction", "id: model-extraction-house", 1)
+    source = (shipped / "threats" / "training-data-poisoning.yaml").read_text()
+    (lib / "training-data-poisoning-house.yaml").write_text(
+        source.replace("id: training-data-poisoning\n", "id: training-data-poisoning-house\n", 1)
     )
     result = runner.run(
         workspace["system"],
@@ -144,7 +144,7 @@ def test_changing_the_threat_library_reruns_every_notebook(workspace, tmp_path):
     assert result.status == "published"
     assert result.ran == sorted(runner.workbook_notebooks()) and result.skipped == []
     register = (result.run_dir / "register.csv").read_text()
-    assert "model-extraction-house@" in register
+    assert "training-data-poisoning-house@" in register
     for name in result.ran:  # each notebook was executed with the library the tables used
         nb = json.loads((result.run_dir / "notebooks" / f"{name}.ipynb").read_text())
         params = nb["metadata"]["papermill"]["parameters"]

@@ -21,6 +21,7 @@ import pytest
 
 from kit import audit, resources
 from kit.cli import main
+from kit.errors import InputError
 from kit.resources import examples
 from kit.runs import fingerprints, runner
 from kit.runs.store import Store
@@ -310,9 +311,31 @@ def test_a_store_whose_file_is_gone_is_taken_over_with_a_note(tmp_path):
     store = Store(tmp_path / "store")
     first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
     first.write_text("x")
-    assert store.claim(first, "same") is None
+    assert store.check_claim(first, "same") is None
+    store.record_owner(first, "same")
     assert store.owner() == first
+    with pytest.raises(InputError, match="belongs to"):
+        store.check_claim(second, "same")
+    # the same file moved together with its store is still the owner
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    shutil.copytree(store.root, moved / "store")
+    (moved / "a.yaml").write_text("x")
+    assert Store(moved / "store").check_claim(moved / "a.yaml", "same") is None
     first.unlink()
-    note = store.claim(second, "same")
+    note = store.check_claim(second, "same")
     assert note and str(first) in note and str(second) in note
+    store.record_owner(second, "same")
     assert store.owner() == second
+
+
+def test_the_report_stylesheet_shows_the_vocabularys_band_colours():
+    # a stylesheet cannot import the vocabulary: this keeps its copy of the palette true
+    from kit.resources import data_dir
+    from kit.vocab import BAND_COLOURS
+
+    css = (
+        data_dir("templates") / "nbconvert" / "saikit-report" / "static" / "saikit.css"
+    ).read_text()
+    for band, colour in BAND_COLOURS.items():
+        assert f"--{band}: {colour};" in css, band

@@ -1,4 +1,4 @@
-"""A plain (non-editable) install carries everything the kit reads, found through importlib.resources."""
+"""A plain (non-editable) install carries everything the kit reads, inside the package."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def test_wheel_installs_into_a_fresh_venv_and_checks_the_bundled_default(tmp_pat
     for expected in (
         "kit/examples/support-assistant.yaml",
         "kit/threat_library/controls.yaml",
-        "kit/catalogue/etsi-ts-104-223-v1.1.1.yaml",
+        "kit/compliance/etsi-ts-104-223-v1.1.1.yaml",
         "kit/notebooks/03-threat-model.ipynb",
         "kit/templates/systems/credit-risk.yaml",
         "kit/system.schema.json",

@@ -26,6 +26,7 @@ from kit.compliance.facts import RunFacts
 from kit.errors import InputError, Problem, did_you_mean
 from kit.model.schema import Attestation, SystemModel
 from kit.vocab import (
+    ATTESTED_AS,
     MET,
     MODALS,
     NOT_APPLICABLE,
@@ -62,7 +63,6 @@ COLUMNS = [
     "evidence",
     "reason",
 ]
-_ATTESTED = {"met": MET, "partial": PARTIAL, "not_met": NOT_MET, "not_applicable": NOT_APPLICABLE}
 
 
 def assess(
@@ -158,7 +158,7 @@ def _describe(a: Attestation) -> str:
 
 def _from_attestation(a: Attestation, interval: int, today: dt.date) -> Result:
     """An attestation's status, capped at partial when it is stale or lacks evidence or owner."""
-    status = _ATTESTED[a.status]
+    status = ATTESTED_AS[a.status]
     shortfalls = []
     if not a.evidence:
         shortfalls.append("no evidence")

@@ -25,11 +25,12 @@ import uuid
 from kit import __version__
 from kit.compliance.catalogue import Catalogue, load_catalogue
 from kit.runs.rundata import RunData
+from kit.vocab import MET, NOT_MET
 
 OSCAL_VERSION = "1.2.1"  # the version compliance-trestle 5.2 models
 NS = "urn:saikit:oscal"  # the namespace of saikit's own property names
 _ROOT = uuid.uuid5(uuid.NAMESPACE_URL, "urn:saikit:oscal")
-_STATE = {"met": ("satisfied", "pass"), "not met": ("not-satisfied", "fail")}
+_STATE = {MET: ("satisfied", "pass"), NOT_MET: ("not-satisfied", "fail")}
 _METHOD = {"automatic": "TEST", "attestation": "EXAMINE"}
 
 

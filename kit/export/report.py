@@ -31,26 +31,23 @@ from kit.errors import fail
 from kit.files import write_atomic
 from kit.resources import data_dir
 from kit.runs.rundata import RunData
-from kit.vocab import BANDS
+from kit.vocab import (
+    BANDS,
+    MET,
+    NOT_APPLICABLE,
+    NOT_ASSESSED,
+    NOT_MET,
+    OPEN_ACTIONS,
+    PARTIAL,
+    STATUSES,
+)
 
 TEMPLATE = "saikit-report"
 TOP_RISKS = 10
 # Where the register appendix goes; user text is escaped, so it can never contain this comment.
 REGISTER_SPLICE = "<!-- saikit:register-appendix -->"
 # Cell words that get a colour class in tables: risk bands, provision statuses, urgent treatments.
-_COLOURED = (
-    "low",
-    "medium",
-    "high",
-    "critical",
-    "met",
-    "partial",
-    "not met",
-    "not assessed",
-    "not applicable",
-    "action required",
-    "review overdue",
-)
+_COLOURED = (*BANDS, *STATUSES, *sorted(OPEN_ACTIONS))
 _TD_WORD = re.compile(r"<td>(" + "|".join(re.escape(w) for w in _COLOURED) + r")</td>")
 # A run of plain characters long enough to overflow a narrow column (entities left whole).
 _LONG_TOKEN = re.compile(r"[^\s<>&;]{25,}")
@@ -249,16 +246,16 @@ def _compliance_figures(run: RunData) -> str:
     prov = run.provisions
     if prov is None or prov.empty:
         return '<p class="note">This run recorded no provision assessment.</p>'
-    applicable = prov[prov["status"] != "not applicable"]
+    applicable = prov[prov["status"] != NOT_APPLICABLE]
     figs = [_figure(len(applicable), "applicable provision checks")]
     for status, cls in (
-        ("met", "low"),
-        ("partial", "medium"),
-        ("not met", "critical"),
-        ("not assessed", ""),
+        (MET, "low"),
+        (PARTIAL, "medium"),
+        (NOT_MET, "critical"),
+        (NOT_ASSESSED, ""),
     ):
         figs.append(_figure(int((applicable["status"] == status).sum()), status, cls))
-    shall_gaps = int(((applicable["modal"] == "shall") & (applicable["status"] == "not met")).sum())
+    shall_gaps = int(((applicable["modal"] == "shall") & (applicable["status"] == NOT_MET)).sum())
     return (
         f'<div class="figures">{"".join(figs)}</div>'
         f'<p class="note">Provision checks count each provision once for every role held. '

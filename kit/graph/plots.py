@@ -26,8 +26,8 @@ from kit import graph as graphs
 from kit.graph import analyses
 
 AGGREGATE_ABOVE = 80
-BANDS = ("platform", "data", "models", "serving", "consumers")
-BAND_OF = {
+LAYERS = ("platform", "data", "models", "serving", "consumers")
+LAYER_OF = {
     "infrastructure": 0,
     "dataset": 1,
     "vector_store": 1,
@@ -91,7 +91,7 @@ def layout(nodes: dict[str, str], edges: list[tuple[str, str, str]]) -> dict[str
     >>> layout({"d": "dataset", "m": "model"}, [("d", "m", "trains")])
     {'d': (0, 0), 'm': (1, 0)}
     """
-    band = {n: BAND_OF[t] for n, t in nodes.items()}
+    band = {n: LAYER_OF[t] for n, t in nodes.items()}
     depth = _depth_in_band(nodes, [(s, t, k) for s, t, k in edges if band[s] == band[t]])
     widths = {b: 1 + max(depth[n] for n in nodes if band[n] == b) for b in set(band.values())}
     offset, start = {}, 0
@@ -289,12 +289,12 @@ def _canvas(pos, nodes, title, subtitle, spacing: float = 1.0, centre: bool = Tr
     ax.set_xlim(-1.0, (columns - 1) * 1.9 + 1.0)
     bands: dict[int, list[float]] = defaultdict(list)
     for n, (x, _) in xy.items():
-        bands[BAND_OF[nodes[n]]].append(x)
+        bands[LAYER_OF[nodes[n]]].append(x)
     for b, xs in bands.items():
         ax.text(
             (min(xs) + max(xs)) / 2,
             top,
-            BANDS[b],
+            LAYERS[b],
             ha="center",
             va="bottom",
             fontsize=9,

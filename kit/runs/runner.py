@@ -105,7 +105,7 @@ def plan(
 
     model, library = load_checked(system, library_dirs)
     store = store_for(model.system.id, out)
-    notes = [n for n in [store.claim(system, model.system.id)] if n]
+    notes = [n for n in [store.check_claim(system, model.system.id)] if n]
     previous = store.latest()
     config_hash = config_sha256(model)
     inputs = fp.assessment_inputs(
@@ -334,6 +334,7 @@ def run(
         return RunResult("up to date", p.previous, [], sorted(p.sources), notes=p.notes)
     run_id = _run_id(p.store, p.config_sha256)
     with _stopped_by_os_errors(p.store, run_id, p.config_sha256):
+        p.store.record_owner(p.system, p.model.system.id)
         staging = p.store.stage(run_id)
         results = execute(p, staging, jobs, progress, timeout)
         failures = [r for r in results if not r.ok]

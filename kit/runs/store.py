@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kit.errors import did_you_mean, fail
+from kit.files import write_atomic
 from kit.model import yamlio
 
 STAGING = ".staging-"
@@ -96,42 +97,56 @@ class Store:
 
     def owner(self) -> Path | None:
         """The system file this store belongs to, or None before its first run."""
+        data = self._owner_record()
+        return Path(data["system_path"]) if data else None
+
+    def _owner_record(self) -> dict | None:
         try:
             data = json.loads(self.owner_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
-        return (
-            Path(data["system_path"]) if isinstance(data, dict) and "system_path" in data else None
-        )
+        ok = isinstance(data, dict) and isinstance(data.get("system_path"), str)
+        return data if ok else None
 
-    def claim(self, system: Path, system_id: str) -> str | None:
-        """Make sure this store belongs to `system`; return a note when it was taken over.
+    def check_claim(self, system: Path, system_id: str) -> str | None:
+        """Whether `system` may write to this store; a note when it takes the store over.
 
         A store belongs to the system file whose run first wrote it. Another file with the same
-        system id would mix two histories into one, so it is refused with a located error,
-        unless the owning file is gone (moved or deleted): then `system` takes the store over.
+        system id would mix two histories into one, so it is refused with a located error. The
+        same file moved together with its store (the same path relative to the store) is the
+        same owner; an owning file that is gone (moved or deleted) lets `system` take over.
         """
-        owner = self.owner()
-        if owner == system:
+        data = self._owner_record()
+        if data is None:
             return None
-        note = None
-        if owner is not None:
-            if owner.exists():
-                raise fail(
-                    str(system),
-                    None,
-                    "",
-                    f"the run store {self.root} belongs to {owner} (system id '{system_id}'); "
-                    "two files would share one history. Give this file its own store with "
-                    "--out DIR, or change its system id",
-                )
-            note = f"the run store {self.root} belonged to {owner}, which is gone; it now belongs to {system}"
+        owner = Path(data["system_path"])
+        if owner == system or data.get("relative_path") == _relative(system, self.root):
+            return None
+        if owner.exists():
+            raise fail(
+                str(system),
+                None,
+                "",
+                f"the run store {self.root} belongs to {owner} (system id '{system_id}'); "
+                "two files would share one history. Give this file its own store with "
+                "--out DIR, or change its system id",
+            )
+        return (
+            f"the run store {self.root} belonged to {owner}, which is gone; "
+            f"it now belongs to {system}"
+        )
+
+    def record_owner(self, system: Path, system_id: str) -> None:
+        """Record `system` as the file this store belongs to (after `check_claim`)."""
+        data = {
+            "system_path": str(system),
+            "relative_path": _relative(system, self.root),
+            "system_id": system_id,
+        }
+        if self._owner_record() == data:
+            return
         self.root.mkdir(parents=True, exist_ok=True)
-        data = {"system_path": str(system), "system_id": system_id}
-        tmp = self.root / f".store-{os.getpid()}.json"
-        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, self.owner_path)
-        return note
+        write_atomic(self.owner_path, json.dumps(data, indent=2) + "\n")
 
     # ------------------------------------------------------------ staging and publishing
 
@@ -180,6 +195,11 @@ class Store:
             if m.get("audit_prev"):
                 out[m["audit_prev"]["hash"]] = m["audit_prev"]["seq"]
         return out
+
+
+def _relative(system: Path, root: Path) -> str:
+    """Where the system file lies seen from the store, so a folder moved whole keeps its owner."""
+    return os.path.relpath(system, root.resolve())
 
 
 def _process_identity(pid: int) -> str:
