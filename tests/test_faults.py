@@ -474,6 +474,7 @@ def test_a_full_disk_is_reported_and_loses_nothing(workspace, tmp_path, small_di
     system, pristine, mine = _fresh_copy(workspace, tmp_path)
     store = Store(small_disk / "store")
     shutil.copytree(pristine.root, store.root, symlinks=True)
+    store.record_owner(system.resolve(), "retail-credit-risk")  # the store moved away from it
     before = _assert_intact(store)
     latest = store.latest().name
     filler = small_disk / "filler"
@@ -521,6 +522,7 @@ def read_only(request, tmp_path):
 
 def test_a_read_only_run_store_is_reported_and_loses_nothing(workspace, tmp_path, read_only):
     system, writable, mine = _fresh_copy(workspace, tmp_path)
+    writable.record_owner(system.resolve(), "retail-credit-risk")  # read_only moves the store
     store = read_only(writable.root)
     before = _assert_intact(store)
     latest = store.latest().name

@@ -27,6 +27,7 @@ from kit.errors import UNSAFE_CHARACTERS, InputError
 from kit.model import schema as kit_model
 from kit.model import yamlio
 from kit.resources import examples
+from kit.threats import files as kit_files
 from kit.threats import library as kit_library
 from kit.threats.conditions import ASSET_ATTRIBUTES
 
@@ -463,6 +464,7 @@ def small_shipped(workdir):
     for name in ("evasion.yaml", "model-extraction.yaml"):
         shutil.copy(shipped / "threats" / name, small / "threats" / name)
     mp = pytest.MonkeyPatch()
+    mp.setattr(kit_files, "shipped_directory", lambda: small)
     mp.setattr(kit_library, "shipped_directory", lambda: small)
     # the unchanging stand-in is parsed once, not once per example
     load_file, parsed = yamlio.load_file, {}

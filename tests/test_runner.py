@@ -15,8 +15,8 @@ import pytest
 from kit import audit
 from kit.cli import main
 from kit.resources import examples
-from kit.runs import runner
-from kit.threats.library import shipped_directory
+from kit.runs import execute, runner
+from kit.threats.files import shipped_directory
 
 # Free text that would be code if anything ever pasted it into a cell.
 CODE_TEXT = "x\"; __import__('os').system('touch PWNED') #\n'''\n{{ 7*7 }} ${HOME}"
@@ -94,7 +94,7 @@ def test_unchanged_configuration_reruns_nothing_and_starts_no_kernel(workspace, 
     def tripwire(*args, **kwargs):
         raise AssertionError("a notebook was executed")
 
-    monkeypatch.setattr(runner, "execute_all", tripwire)
+    monkeypatch.setattr(execute, "execute_all", tripwire)
     store = runner.Store(workspace["store"])
     before = store.runs()
     # a comment-only edit changes the file's bytes but not the canonical configuration

@@ -13,7 +13,8 @@ import yaml
 from kit.analysis import analyse_model
 from kit.errors import InputError
 from kit.model.schema import SystemModel
-from kit.threats.library import Library, library_schema, load_library, shipped_directory
+from kit.threats.files import shipped_directory
+from kit.threats.library import Library, library_schema, load_library
 
 TAXONOMIES = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "taxonomies.md"
 

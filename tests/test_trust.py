@@ -25,7 +25,7 @@ from kit.errors import InputError
 from kit.resources import examples
 from kit.runs import fingerprints, runner
 from kit.runs.store import Store
-from kit.threats.library import shipped_directory
+from kit.threats.files import shipped_directory
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import difflib
 import re
 from functools import cache
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from kit.compliance.files import DEFAULT_EDITION, available_editions, catalogue_file
 from kit.model import yamlio
 from kit.vocab import Phase, Role
 
@@ -27,7 +27,6 @@ __all__ = [
     "load_catalogue",
 ]
 
-DEFAULT_EDITION = "etsi-ts-104-223-v1.1.1"
 
 # End-users and Affected entities benefit from provisions but are never bound by them.
 Stakeholder = Role
@@ -196,20 +195,6 @@ class Catalogue(BaseModel):
     def phase_of(self, provision_id: str) -> PhaseId:
         """Return the ID of the lifecycle phase the provision belongs to."""
         return self.provision(provision_id).phase
-
-
-def available_editions() -> list[str]:
-    """Return the names of the catalogue editions shipped in this package, sorted."""
-    return sorted(
-        entry.name.removesuffix(".yaml")
-        for entry in Path(__file__).parent.iterdir()
-        if entry.name.endswith(".yaml")
-    )
-
-
-def catalogue_file(edition: str = DEFAULT_EDITION) -> Path:
-    """The file an edition's catalogue is read from."""
-    return Path(__file__).parent / f"{edition}.yaml"
 
 
 def load_catalogue(edition: str = DEFAULT_EDITION) -> Catalogue:

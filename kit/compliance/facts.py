@@ -20,8 +20,10 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from kit.model.schema import SystemModel
+if TYPE_CHECKING:
+    from kit.model.schema import SystemModel
 
 
 @dataclass(frozen=True)

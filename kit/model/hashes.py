@@ -22,6 +22,7 @@ from pathlib import Path
 
 from kit.errors import InputError, Problem, fail
 from kit.model import yamlio
+from kit.model.files import sidecar_path
 from kit.model.schema import SystemModel
 
 CHUNK = 1 << 20
@@ -50,12 +51,6 @@ class ArtifactCheck:
     def finding_id(self) -> str | None:
         """A stable finding ID (`artifact-<status>@<asset>`) for a problem, else None."""
         return f"artifact-{self.status}@{self.asset}" if self.status in PROBLEM_STATUSES else None
-
-
-def sidecar_path(system_file: str | os.PathLike) -> Path:
-    """Where `system_file`'s artifact hashes are recorded: `<name>.hashes.json` beside it."""
-    path = Path(system_file)
-    return path.with_name(f"{path.stem}.hashes.json")
 
 
 def sha256_file(path: str | os.PathLike) -> str:

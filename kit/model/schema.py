@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from kit.errors import InputError, Problem, did_you_mean, format_path
 from kit.model import yamlio
+from kit.model.files import decisions_file
 from kit.vocab import Band, Role, flow_id
 
 Slug = Annotated[
@@ -371,18 +372,6 @@ def _loops(flows: list[Flow], ids, limit: int = 5):
                         entered.pop()
 
 
-def decisions_path(system: str | os.PathLike) -> Path | None:
-    """The decisions file a system file names (`system.decisions_file`), read without validating."""
-    data = yamlio.load_file(system).data
-    return _decisions_file(Path(system), data)
-
-
-def _decisions_file(system: Path, data: Any) -> Path | None:
-    section = data.get("system") if isinstance(data, dict) else None
-    name = section.get("decisions_file") if isinstance(section, dict) else None
-    return system.parent / name if isinstance(name, str) and name else None
-
-
 def load_system(
     path: str | os.PathLike,
     *,
@@ -414,7 +403,7 @@ def load_system(
             ]
         )
     decision_doc = None
-    if _decisions_file(Path(path), data) is not None:
+    if decisions_file(Path(path), data) is not None:
         name = data["system"]["decisions_file"]
         decision_doc = _load_decisions(Path(path).parent, name, doc)
         data["decisions"] = list(data.get("decisions") or []) + decision_doc.data["decisions"]

@@ -40,8 +40,7 @@ def digest_files(paths: Iterable[Path], root: Path | None = None) -> str:
 def source_files(system: Path) -> list[Path]:
     """The files behind a system's configuration: the system file, the decisions file it names
     and the artifact-hash record beside it, those that exist. Read without validating."""
-    from kit.model.hashes import sidecar_path
-    from kit.model.schema import decisions_path
+    from kit.model.files import decisions_path, sidecar_path
 
     out = [system]
     decisions = decisions_path(system)
@@ -69,13 +68,13 @@ def kit_files(root: Path = resources.PACKAGE) -> list[Path]:
 
 
 def library_digest(library_dirs: Iterable[str]) -> str:
-    from kit.threats.library import library_files
+    from kit.threats.files import library_files
 
     return digest_files(library_files(list(library_dirs)))
 
 
 def catalogue_digest() -> str:
-    from kit.compliance.catalogue import catalogue_file
+    from kit.compliance.files import catalogue_file
 
     return digest_files([catalogue_file()])
 

@@ -30,7 +30,6 @@ from kit.errors import fail
 from kit.resources import notebooks
 from kit.runs import fingerprints as fp
 from kit.runs.changes import config_changes
-from kit.runs.execute import CELL_TIMEOUT_S, NotebookResult, execute_all
 from kit.runs.store import OWNER, Store, store_for, store_for_file
 
 # Kept free of pydantic, pandas and papermill at import time: a no-op rerun must start fast.
@@ -172,7 +171,7 @@ def unchanged_since(previous: Path | None, system: Path, library_dirs, sources, 
 
 def execute(
     p: Plan, staging: Path, jobs: int, progress: Callable[[str], None], timeout: int
-) -> list[NotebookResult]:
+) -> list:
     """Run the stale notebooks into `staging`; copy the reused ones from the last good run."""
     progress(f"{p.model.system.name}: {len(p.stale)} notebook(s) to run, {len(p.reused)} unchanged")
     parameters = {
@@ -181,6 +180,8 @@ def execute(
         "library_dirs": p.library_dirs,
         "run_store": str(p.store.root.resolve()),
     }
+    from kit.runs.execute import execute_all
+
     results = execute_all(
         p.sources, p.stale, staging, parameters, str(p.system.parent), jobs, progress, timeout
     )
@@ -309,7 +310,7 @@ class RunResult:
     run_dir: Path | None
     ran: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
-    failures: list[NotebookResult] = field(default_factory=list)
+    failures: list = field(default_factory=list)  # kit.runs.execute.NotebookResult
     changes: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -323,7 +324,7 @@ def run(
     library_dirs=(),
     notebook_dirs=(),
     progress: Callable[[str], None] = print,
-    timeout: int = CELL_TIMEOUT_S,
+    timeout: int = 600,
 ) -> RunResult:
     """Run the workbook on a system file; rerun only what its changes make stale."""
     if timeout < 1:  # papermill reads 0 or less as "no limit"
@@ -347,7 +348,7 @@ def run(
         return RunResult("published", run_dir, p.stale, p.reused, [], p.changes, p.notes)
 
 
-def _failed(p: Plan, staging: Path, run_id: str, failures: list[NotebookResult]) -> RunResult:
+def _failed(p: Plan, staging: Path, run_id: str, failures: list) -> RunResult:
     """Keep a failed run's notebooks to look at, beside the runs; latest stays where it was."""
     failed_dir = p.store.root / f"failed-{run_id}"
     os.rename(staging, failed_dir)

@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from kit.errors import InputError, Problem, did_you_mean, format_path
 from kit.model import yamlio
 from kit.model.schema import AssetType, Slug
-from kit.resources import data_dir
 from kit.threats.conditions import CONDITION_KEYS, Condition, check_names
+from kit.threats.files import files_in, library_files, shipped_directory
 from kit.vocab import Phase
 
 Score = Annotated[int, Field(ge=1, le=5)]
@@ -112,11 +112,6 @@ class Library:
     condition_keys: dict[int, str] = field(default_factory=dict, repr=False, compare=False)
 
 
-def shipped_directory() -> Path:
-    """The threat library that ships inside the package."""
-    return data_dir("threat_library")
-
-
 def load_library(extra: list[str | os.PathLike] | tuple = ()) -> Library:
     """Load the shipped library plus any extra directories; raise InputError on any problem.
 
@@ -124,28 +119,6 @@ def load_library(extra: list[str | os.PathLike] | tuple = ()) -> Library:
     """
     dirs = tuple(str(d) for d in extra)
     return _load(dirs, _signature(library_files(dirs)))
-
-
-def library_files(extra: list[str | os.PathLike] | tuple = ()) -> list[Path]:
-    """Every file of the library in force (the shipped one and `extra`), in load order.
-
-    What `load_library` reads, and so what a run's fingerprint hashes.
-    """
-    out: list[Path] = []
-    for directory in (shipped_directory(), *map(Path, extra)):
-        controls, threats = _files_in(directory)
-        out += ([controls] if controls else []) + threats
-    return out
-
-
-def _files_in(base: Path) -> tuple[Path | None, list[Path]]:
-    """(controls.yaml or None, threats/*.yaml sorted) of one library directory."""
-    controls = base / "controls.yaml"
-    threats = base / "threats"
-    return (
-        controls if controls.exists() else None,
-        sorted(threats.glob("*.yaml")) if threats.is_dir() else [],
-    )
 
 
 def _signature(paths: list[Path]) -> tuple:
@@ -173,7 +146,7 @@ def _load(extra: tuple[str, ...], signature: tuple) -> Library:
         if not base.is_dir():
             raise InputError([Problem(directory, None, "", "library directory not found")])
         lib.directories.append(directory)
-        controls_file, threat_files = _files_in(base)
+        controls_file, threat_files = files_in(base)
         if controls_file:
             problems += _read_controls(controls_file, lib, provisions)
         if not threat_files and not controls_file:
