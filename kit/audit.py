@@ -19,8 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from kit.errors import fail
+from kit.files import write_atomic
 
 GENESIS = "0" * 64
+# The fields every entry carries besides what its writer records: `append` sets them.
+BOOKKEEPING = ("seq", "time", "user", "event", "prev", "hash")
+HASH_PATTERN = r"[0-9a-f]{64}"
 
 
 def canonical(data: Any) -> bytes:
@@ -33,28 +37,47 @@ def entry_hash(entry: dict) -> str:
     return hashlib.sha256(canonical({k: v for k, v in entry.items() if k != "hash"})).hexdigest()
 
 
-def read(path: str | os.PathLike) -> list[dict]:
-    """Every entry of an audit file, in order (no checking: see `verify`).
-
-    Raises InputError naming the line when a line is not JSON (the trail was edited or damaged).
-    """
+def lines(path: str | os.PathLike) -> list[tuple[int, dict | None]]:
+    """Every non-blank line of an audit file: its number and its entry (None when the line is
+    not a JSON object: the trail was edited or damaged). No checking: see `verify`."""
     p = Path(path)
     if not p.exists():
         return []
-    out = []
+    out: list[tuple[int, dict | None]] = []
     for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
         if line.strip():
             try:
-                out.append(json.loads(line))
+                entry = json.loads(line)
             except json.JSONDecodeError:
-                raise fail(
-                    str(p),
-                    n,
-                    "",
-                    "not a JSON entry: the audit trail is damaged; "
-                    "`saikit audit verify` shows every break",
-                ) from None
+                entry = None
+            out.append((n, entry if isinstance(entry, dict) else None))
     return out
+
+
+def read(path: str | os.PathLike) -> list[dict]:
+    """Every entry of an audit file, in order (no checking: see `verify`).
+
+    Raises InputError naming the line when a line is not a JSON entry (the trail was edited or
+    damaged).
+    """
+    out = []
+    for n, entry in lines(path):
+        if entry is None:
+            raise fail(
+                str(path),
+                n,
+                "",
+                "not a JSON entry: the audit trail is damaged; "
+                "`saikit audit verify` shows every break",
+            )
+        out.append(entry)
+    return out
+
+
+def newest(path: str | os.PathLike) -> dict | None:
+    """The newest entry of the trail (its `hash` is the trail's head), None when it is empty."""
+    entries = read(path)
+    return entries[-1] if entries else None
 
 
 def append(path: str | os.PathLike, event: str, **fields: Any) -> dict:
@@ -113,36 +136,45 @@ def head_path(path: Path) -> Path:
 
 
 def _write_head(path: Path, entry: dict) -> None:
-    head = head_path(path)
-    tmp = head.with_name(head.name + f".{os.getpid()}.tmp")
     try:
-        tmp.write_text(json.dumps({"seq": entry["seq"], "hash": entry["hash"]}) + "\n")
-        os.replace(tmp, head)
+        write_atomic(
+            head_path(path), json.dumps({"seq": entry["seq"], "hash": entry["hash"]}) + "\n"
+        )
     except OSError:
         # The entry itself is written: a head one entry behind still verifies, and the next
         # append brings it up to date; failing here would report a recorded run as unrecorded.
-        tmp.unlink(missing_ok=True)
+        pass
 
 
 @dataclass(frozen=True)
 class Break:
-    """Where and how the chain is broken."""
+    """Where and how the trail, or a run's agreement with it, is broken.
+
+    `line` and `seq` locate the entry concerned (0 and None when no entry is: a missing entry,
+    a run folder without one).
+    """
 
     line: int
     seq: Any
     problem: str
 
     def __str__(self) -> str:
-        return f"line {self.line} (seq {self.seq}): {self.problem}"
+        where = [f"line {self.line}"] if self.line else []
+        where += [f"(seq {self.seq})"] if self.seq is not None else []
+        return ": ".join([" ".join(where), self.problem] if where else [self.problem])
 
 
-def verify(path: str | os.PathLike, anchors: dict[str, int] | None = None) -> list[Break]:
+def verify(
+    path: str | os.PathLike, anchors: dict[str, int] | None = None, expect: str | None = None
+) -> list[Break]:
     """Check the chain; return every break found (empty when the trail is intact).
 
     `anchors` maps entry hashes known from elsewhere (the run manifests, the `.head` file) to
     their seq, so that removing the newest entries, which a chain alone cannot show, is caught
-    too. Someone able to rewrite the trail, the head and the manifests together is not caught:
-    copy the head hash somewhere they cannot write when that matters.
+    too. `expect` is a head hash kept somewhere else (printed by `saikit run`): the trail must
+    still hold that entry; entries after it are new ones, and the chain shows whether they
+    follow it. Without `expect`, someone able to rewrite the trail and the head together is
+    caught only where a run manifest anchors an entry they changed.
     """
     p = Path(path)
     if not p.exists():
@@ -150,12 +182,8 @@ def verify(path: str | os.PathLike, anchors: dict[str, int] | None = None) -> li
     breaks: list[Break] = []
     prev, expect_seq = GENESIS, 1
     seen: dict[str, int] = {}
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
+    for n, entry in lines(p):
+        if entry is None:
             breaks.append(Break(n, None, "not a JSON entry (edited or truncated)"))
             continue
         seq = entry.get("seq")
@@ -170,7 +198,8 @@ def verify(path: str | os.PathLike, anchors: dict[str, int] | None = None) -> li
             breaks.append(
                 Break(n, seq, "does not follow the previous entry (removed, inserted or reordered)")
             )
-        seen[entry.get("hash")] = n
+        if isinstance(entry.get("hash"), str):
+            seen[entry["hash"]] = n
         prev = entry.get("hash")
         expect_seq = (seq + 1) if isinstance(seq, int) else expect_seq + 1
     head = head_path(p)
@@ -180,15 +209,27 @@ def verify(path: str | os.PathLike, anchors: dict[str, int] | None = None) -> li
             anchors = {**(anchors or {}), recorded["hash"]: recorded["seq"]}
         except (ValueError, KeyError, TypeError):
             breaks.append(Break(0, None, f"{head.name} is not a head record (edited or damaged)"))
-    for digest, seq in sorted((anchors or {}).items(), key=lambda kv: kv[1]):
+    for digest, seq in sorted(
+        (anchors or {}).items(), key=lambda kv: kv[1] if isinstance(kv[1], int) else -1
+    ):
         if digest not in seen:
             breaks.append(
                 Break(
                     0,
                     seq,
-                    "an entry recorded in a run manifest or the head file is missing: the trail was cut short",
+                    "an entry recorded in a run manifest or the head file is missing: "
+                    "the trail was cut short or rewritten",
                 )
             )
+    if expect is not None and expect not in seen:
+        breaks.append(
+            Break(
+                0,
+                None,
+                f"the expected head {expect} is not in the trail: the trail was cut short "
+                "or rewritten since that head was printed",
+            )
+        )
     return breaks
 
 

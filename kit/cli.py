@@ -23,8 +23,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args) or 0
     except InputError as exc:
-        for problem in exc.problems:
+        for problem in exc.shown:
             print(f"error: {problem}", file=sys.stderr)
+        if exc.more:
+            print(f"error: {exc.more}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader went away (`saikit threats | head`): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -97,6 +99,12 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("action", choices=["verify", "show"])
     _system_arg(c)
     _out_arg(c)
+    c.add_argument(
+        "--expect",
+        metavar="HASH",
+        help="verify: the trail must still hold this entry (a head `saikit run` printed and you "
+        "kept elsewhere); newer entries must follow from it",
+    )
     c = command("lab", cmd_lab, "open the workshop on a system in JupyterLab (loopback only)")
     _system_arg(c)
     _library_arg(c)
@@ -225,6 +233,7 @@ def cmd_schema(args) -> int:
 
 def cmd_init(args) -> int:
     from kit.errors import did_you_mean, fail
+    from kit.files import write_atomic
     from kit.resources import starters
 
     available = starters()
@@ -237,9 +246,9 @@ def cmd_init(args) -> int:
             f"{did_you_mean(args.template, available)}; available: {', '.join(sorted(available))}",
         )
     target = Path(args.path or f"{args.template}.yaml")
-    if target.exists() and not args.force:
+    if os.path.lexists(target) and not args.force:
         raise fail(str(target), None, "", "file exists; pass --force to overwrite it")
-    target.write_text(available[args.template].read_text(encoding="utf-8"), encoding="utf-8")
+    write_atomic(target, available[args.template].read_text(encoding="utf-8"), make_folder=False)
     print(f"wrote {target} from the '{args.template}' starter; next: saikit check {target}")
     return 0
 
@@ -368,8 +377,10 @@ def cmd_run(args) -> int:
     )
     for note in result.notes:
         print(f"note: {note}")
+    head = _audit_head(result.run_dir.parent)
     if result.status == "up to date":
         print(f"up to date: nothing changed since run {result.run_dir.name}; no notebook executed")
+        print(head)
         return 0
     for change in result.changes[:20]:
         print(f"  change: {change}")
@@ -380,9 +391,21 @@ def cmd_run(args) -> int:
             f"run failed; the executed notebooks are in {result.run_dir}; latest is unchanged",
             file=sys.stderr,
         )
+        print(head)
         return 1
     print(f"published {result.run_dir} (ran {len(result.ran)}, reused {len(result.skipped)})")
+    print(head)
     return 0
+
+
+def _audit_head(store_root: Path) -> str:
+    """'audit head: <hash>', the newest entry of a store's trail, for the user to keep elsewhere
+    and give to `saikit audit verify --expect` later."""
+    from kit import audit
+    from kit.runs.store import Store
+
+    newest = audit.newest(Store(store_root).audit_path)
+    return f"audit head: {newest['hash'] if newest else 'none'}"
 
 
 def cmd_runs(args) -> int:
@@ -430,23 +453,51 @@ def _before(store, run):
 
 
 def cmd_audit(args) -> int:
+    import re
+
     from kit import audit
+    from kit.errors import fail
 
     store = _store(args)
+    if args.expect is not None and args.action != "verify":
+        raise fail("--expect", None, "", "only `saikit audit verify` takes a head to expect")
+    if args.expect is not None and not re.fullmatch(audit.HASH_PATTERN, args.expect):
+        raise fail(
+            "--expect",
+            None,
+            "",
+            f"'{args.expect}' is not an audit hash: give the 64 lower-case hex digits "
+            "`saikit run` printed as 'audit head'",
+        )
     if args.action == "show":
         for e in audit.read(store.audit_path):
             print(
-                f"{e['seq']:>4}  {e['time']}  {e['user']}  {e['event']}  {e.get('status', '')}"
-                f"  {e.get('run', '')}  {'; '.join(e.get('changes', [])[:3])}"
+                escape_unsafe(
+                    f"{e.get('seq', '?'):>4}  {e.get('time', '?')}  {e.get('user', '?')}  "
+                    f"{e.get('event', '?')}  {e.get('status', '')}"
+                    f"  {e.get('run', '')}  {'; '.join(e.get('changes', [])[:3])}"
+                )
             )
         return 0
-    breaks = audit.verify(store.audit_path, store.anchors())
+    breaks, notes = store.verify(args.expect)
+    for note in notes:
+        print(escape_unsafe(f"note: {store.root}: {note}"))
     if breaks:
         for b in breaks:
-            print(f"error: {store.audit_path}: {b}", file=sys.stderr)
+            print(escape_unsafe(f"error: {store.audit_path}: {b}"), file=sys.stderr)
         return 1
-    n = len(audit.read(store.audit_path))
-    print(f"{store.audit_path}: {n} entries, chain intact")
+    entries = audit.read(store.audit_path)
+    summary = (
+        f"{store.audit_path}: {len(entries)} entries, chain intact, every run "
+        f"({len(store.runs())}) matches its record; audit head: "
+        f"{entries[-1]['hash'] if entries else 'none'}"
+    )
+    if args.expect:
+        [seq] = [e["seq"] for e in entries if e["hash"] == args.expect]
+        newer = len(entries) - seq
+        after = f"{newer} entr{'y' if newer == 1 else 'ies'} after it" if newer else "the newest"
+        summary += f"; expected head found at seq {seq}, {after}"
+    print(summary)
     return 0
 
 
@@ -468,9 +519,14 @@ def cmd_graph(args) -> int:
                 weak = [w for w in ("authenticated", "encrypted") if not c[w]]
                 print(f"  {c['flow']}{'  (not ' + ' or '.join(weak) + ')' if weak else ''}")
     if args.png:
+        import io
+
+        from kit.files import write_atomic
         from kit.graph.plots import draw_graph
 
-        draw_graph(g, gaps=results["inventory_gaps"]).savefig(args.png, dpi=120)
+        png = io.BytesIO()
+        draw_graph(g, gaps=results["inventory_gaps"]).savefig(png, format="png", dpi=120)
+        write_atomic(Path(args.png), png.getvalue(), make_folder=False)
         print(f"\nwrote {args.png}")
     return 0
 
@@ -546,14 +602,24 @@ def _export_bom(args, model, library) -> Path:
     from kit.graph import build
 
     target = Path(args.out or f"{system_path(args).stem}.bom.json")
-    return write_bom(build(model), target, timestamp=export_timestamp(args))
+    written = write_bom(build(model), target, timestamp=export_timestamp(args))
+    return _recorded(args, model, "bom", written)
 
 
 def _export_graphml(args, model, library) -> Path:
     from kit.export.graphml import write_graphml
     from kit.graph import build
 
-    return write_graphml(build(model), Path(args.out or f"{system_path(args).stem}.graphml"))
+    target = Path(args.out or f"{system_path(args).stem}.graphml")
+    return _recorded(args, model, "graphml", write_graphml(build(model), target))
+
+
+def _recorded(args, model, fmt: str, written: Path) -> Path:
+    """Record an export of the system file in its run store's audit trail; return its path."""
+    from kit.export.formats import record_system_export
+
+    record_system_export(model, system_path(args), fmt, {written.name: written})
+    return written
 
 
 # `saikit export FORMAT`: each entry takes (args, model, library), writes, returns the path.

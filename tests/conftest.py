@@ -75,8 +75,10 @@ def write(tmp_path: Path):
 
 
 @pytest.fixture
-def cli(capsys):
-    """Run `saikit ARGS` in-process; return (status, stdout, stderr)."""
+def cli(capsys, tmp_path, monkeypatch):
+    """Run `saikit ARGS` in-process, from tmp_path (so the default ./runs/ store lands there,
+    never in the checkout); return (status, stdout, stderr)."""
+    monkeypatch.chdir(tmp_path)
 
     def _run(*args: str):
         status = main([str(a) for a in args])

@@ -26,9 +26,10 @@ from kit import audit
 from kit.export import oscal
 from kit.export.formats import export, resolve_run
 from kit.export.report import offline_problems
-from kit.export.tables import neutralise, register_schema, shipped_register_schema
+from kit.export.tables import register_schema, shipped_register_schema
 from kit.risk.scoring import REGISTER_COLUMNS
 from kit.runs.rundata import load_run
+from kit.tables import neutralise
 from kit.vocab import UNRESOLVED
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,7 +71,7 @@ def test_neutralise_leaves_other_values_alone(value):
 def _with_tab_and_cr(run, tmp_path):
     """A copy of the run whose register has tab- and CR-led text (the model strips them)."""
     copy = Path(shutil.copytree(run.path, tmp_path / run.path.name))
-    text = (copy / "register.csv").read_text(encoding="utf-8")
+    text = (copy / "register.csv").read_text(encoding="utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(text)))
     rows[0]["justification"], rows[1]["justification"] = "\tcmd|' /C calc'!A0", "\r=1+1"
     with (copy / "register.csv").open("w", encoding="utf-8", newline="") as fh:

@@ -14,11 +14,11 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
+from kit import tables
 from kit.analysis import Analysis
 from kit.compliance.catalogue import Catalogue, Provision, load_catalogue
 from kit.compliance.checks import CHECKS, HISTORY_CHECKS, Inputs, Result, one_line
@@ -220,7 +220,7 @@ def gaps(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_csv(df: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Write the table to `path` atomically (temp file, then rename); return the path.
+    """Write the table to `path` as kit.tables writes every CSV (formulas inert, atomic).
 
     Raises InputError when `path` is a directory or its directory does not exist.
     """
@@ -233,12 +233,4 @@ def write_csv(df: pd.DataFrame, path: str | os.PathLike) -> Path:
         raise InputError(
             [Problem(str(target), None, "", f"directory {target.parent} does not exist")]
         )
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            df.to_csv(fh, index=False)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return tables.write_csv(df, target)

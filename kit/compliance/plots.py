@@ -79,7 +79,7 @@ def coverage_heatmap(df: pd.DataFrame, title: str = "") -> Figure:
         [principle_label(n, t) for n, t in principles.itertuples(index=False)],
     )
     fig.colorbar(image, ax=ax, label="share met (partial counts half)", shrink=0.8)
-    ax.set_title(title or "Provisions met of applicable, by principle and role", fontsize=10)
+    fig.headline(title or "Provisions met of applicable, by principle and role", ax, fontsize=10)
     return fig
 
 

@@ -46,6 +46,7 @@ from cyclonedx.model.tool import ToolRepository
 from cyclonedx.output.json import JsonV1Dot6
 
 from kit import __version__
+from kit.files import write_atomic
 from kit.graph import AssetGraph
 from kit.graph.analyses import reachable
 from kit.model.schema import Asset
@@ -155,10 +156,9 @@ def bom_json(
 
 
 def write_bom(graph: AssetGraph, path: str | os.PathLike, **kwargs) -> Path:
-    """Write the ML-BOM JSON to `path`; return the path. Keyword arguments as for `bom`."""
-    path = Path(path)
-    path.write_text(bom_json(graph, **kwargs), encoding="utf-8")
-    return path
+    """Write the ML-BOM JSON to `path` (whole, never through a link at `path`, into a folder
+    that exists: kit.files.write_atomic); return the path. Keyword arguments as for `bom`."""
+    return write_atomic(path, bom_json(graph, **kwargs), make_folder=False)
 
 
 def validation_errors(text: str) -> list[str]:

@@ -15,12 +15,16 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kit import audit
 from kit.errors import fail
 from kit.files import write_atomic
 from kit.model.hashes import sha256_file
 from kit.runs.rundata import RunData, load_run
+
+if TYPE_CHECKING:
+    from kit.model.schema import SystemModel
 
 
 @dataclass(frozen=True)
@@ -188,14 +192,36 @@ def default_out(run: RunData) -> Path:
 
 
 def record_export(run: RunData, fmt: str, outputs: dict[str, Path], **fields) -> dict:
-    """Append an `export` entry to the run store's audit trail; return it."""
+    """Append an `export` entry for a run's export to its store's audit trail; return it."""
     from kit.runs.store import Store
 
+    return _record(Store(run.store_root).audit_path, fmt, outputs, run=run.run_id, **fields)
+
+
+def record_system_export(
+    model: SystemModel, system: Path, fmt: str, outputs: dict[str, Path]
+) -> dict:
+    """Append an `export` entry for an export of the system file itself (bom, graphml) to the
+    audit trail of the system's run store; return it. The entry names the file and the
+    configuration's SHA-256 where a run's export names the run."""
+    from kit.inputs import config_sha256
+    from kit.runs.store import store_for
+
+    return _record(
+        store_for(model.system.id, None).audit_path,
+        fmt,
+        outputs,
+        system=model.system.id,
+        file=str(system.resolve()),
+        config_sha256=config_sha256(model),
+    )
+
+
+def _record(trail: Path, fmt: str, outputs: dict[str, Path], **fields) -> dict:
     return audit.append(
-        Store(run.store_root).audit_path,
+        trail,
         "export",
         format=fmt,
-        run=run.run_id,
         outputs={name: sha256_file(p) for name, p in sorted(outputs.items())},
         **fields,
     )

@@ -19,12 +19,14 @@ The graph attribute ``saikit_json_keys`` (itself JSON) lists the attributes that
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
 
 import networkx as nx
 
+from kit.files import write_atomic
 from kit.graph import AssetGraph
 
 JSON_KEYS = "saikit_json_keys"
@@ -95,10 +97,11 @@ def decode(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
 
 
 def write_graphml(graph: AssetGraph, path: str | os.PathLike) -> Path:
-    """Write the inventory as a GraphML file; return its path."""
-    path = Path(path)
-    nx.write_graphml(encode(to_networkx(graph)), path, named_key_ids=False)
-    return path
+    """Write the inventory as a GraphML file (whole, never through a link at `path`, into a
+    folder that exists: kit.files.write_atomic); return its path."""
+    buf = io.BytesIO()
+    nx.write_graphml(encode(to_networkx(graph)), buf, named_key_ids=False)
+    return write_atomic(path, buf.getvalue(), make_folder=False)
 
 
 def read_graphml(path: str | os.PathLike) -> nx.MultiDiGraph:

@@ -1,17 +1,14 @@
 """The register as tables people circulate: XLSX, CSV and JSON (with its JSON Schema).
 
-A spreadsheet evaluates a cell that begins with = + - @ (and, in some, tab or carriage return)
-as a formula, so a justification typed as `=HYPERLINK(...)` would run on the reader's machine.
-`neutralise` is the one rule for that: such text gets a leading apostrophe, the convention
-spreadsheets themselves use for "this is text". XLSX and CSV apply it to every text cell; JSON
-is read by programs, not spreadsheets, and keeps the text as recorded.
+XLSX and CSV turn every text cell that a spreadsheet would evaluate as a formula inert with
+`kit.tables.neutralise` (CSV is written by `kit.tables.write_csv`, as every CSV saikit writes);
+JSON is read by programs, not spreadsheets, and keeps the text as recorded.
 
 Example: ``write_xlsx(load_run("runs/credit-risk/latest"), Path("register.xlsx"))``
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
@@ -23,9 +20,10 @@ from kit.files import write_atomic
 from kit.resources import PACKAGE
 from kit.risk.scoring import REGISTER_COLUMNS
 from kit.runs.rundata import INTEGER_COLUMNS, RunData
+from kit.tables import neutralise
+from kit.tables import write_csv as write_table
 from kit.vocab import BAND_COLOURS, BANDS, OPEN_ACTIONS, STATUS_COLOURS
 
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 SHEETS = ("Register", "Decisions", "Provisions", "Assets")
 REGISTER_FORMAT = "saikit-register"
 REGISTER_FORMAT_VERSION = 1
@@ -49,16 +47,6 @@ WRAPPED = {
     "controls_missing",
     "provisions",
 }
-
-
-def neutralise(value):
-    """The value with text that a spreadsheet would evaluate turned inert by a leading apostrophe.
-
-    Returns non-text values unchanged. Example: ``neutralise("=1+1") == "'=1+1"``.
-    """
-    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
-        return "'" + value
-    return value
 
 
 # ---------------------------------------------------------------- the tables
@@ -286,26 +274,12 @@ def _width(name: str, values: pd.Series) -> float:
 # ---------------------------------------------------------------- CSV
 
 
-def csv_text(df: pd.DataFrame) -> str:
-    """A table as CSV text with every text cell neutralised."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(list(df.columns))
-    for row in df.itertuples(index=False):
-        writer.writerow([neutralise(v) if isinstance(v, str) else v for v in row])
-    return buf.getvalue()
-
-
 def write_csv(run: RunData, out_dir: Path) -> dict[str, Path]:
-    """Write register.csv, decisions.csv, provisions.csv and assets.csv; return them by name.
-
-    UTF-8 with a byte-order mark, so spreadsheets read names in any script correctly.
-    """
-    written = {}
-    for sheet, df in tables(run).items():
-        name = f"{sheet.lower()}.csv"
-        written[name] = write_atomic(out_dir / name, "\ufeff" + csv_text(df))
-    return written
+    """Write register.csv, decisions.csv, provisions.csv and assets.csv; return them by name."""
+    return {
+        f"{sheet.lower()}.csv": write_table(df, out_dir / f"{sheet.lower()}.csv")
+        for sheet, df in tables(run).items()
+    }
 
 
 # ---------------------------------------------------------------- JSON

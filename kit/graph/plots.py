@@ -12,15 +12,19 @@ some of them cross a trust boundary; so a large estate stays readable.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import textwrap
 from collections import Counter, defaultdict
 
+import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.text import Text
+from matplotlib.textpath import text_to_path
 
 from kit import graph as graphs
 from kit.graph import analyses
@@ -60,17 +64,93 @@ GAP_COLOUR = "#d62728"
 _REQUESTS = ("prompts", "invokes", "writes", "logs_to")
 
 
+# What makes matplotlib read a string as markup rather than text: `$...$` as mathtext, and
+# everything as LaTeX under usetex. No text on a Picture is ever read that way.
+LITERAL_TEXT = {"text.parse_math": False, "text.usetex": False}
+
+
 class Picture(Figure):
-    """A Figure that shows itself as a PNG in Jupyter even when pyplot was never imported.
+    """A Figure that draws every text literally and shows itself as a PNG in Jupyter.
+
+    Names come from users' files: a system called ``Save $$ assistant`` or ``$\\frac{1}{2}$``
+    must be drawn as written, never parsed as mathtext (which fails or changes it) or handed
+    to LaTeX. So whenever the figure is drawn or measured, every Text on it (titles, labels,
+    tick labels, legends, annotations, and texts added later, in a notebook) is switched to
+    plain text, and texts matplotlib creates while drawing (tick labels) are created plain.
 
     (IPython draws a plain Figure only once pyplot has switched on its inline backend; before
     that it prints ``<Figure size ...>``. The workbook builds figures without pyplot.)
     """
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        FigureCanvasAgg(self)  # drawn without pyplot, whatever backend pyplot may use
+
+    def draw(self, renderer) -> None:
+        with self._literal():
+            super().draw(renderer)
+
+    def get_tightbbox(self, *args, **kwargs):
+        with self._literal():
+            return super().get_tightbbox(*args, **kwargs)
+
+    @contextlib.contextmanager
+    def _literal(self):
+        with matplotlib.rc_context(LITERAL_TEXT):
+            for text in self.findobj(Text):
+                text.set_parse_math(False)
+                text.set_usetex(False)
+            yield
+
+    def headline(self, text: str, ax=None, **kwargs) -> Text:
+        """Title the picture (`ax` None) or one of its axes with text that may hold a user's name.
+
+        Line breaks are put in where the title would outgrow the picture (at spaces, or inside
+        a word too long for a line), so a long name never runs off the picture or squeezes the
+        drawing to nothing. (matplotlib's own `wrap=True` measures `$...$` as mathtext.)
+        """
+        title = self.suptitle(text, **kwargs) if ax is None else ax.set_title(text, **kwargs)
+        centred = ax is not None and kwargs.get("loc", "center") == "center"
+        room = self.get_figwidth() * 72 * (0.6 if centred else 0.95)  # points
+        prop = title.get_fontproperties()
+
+        def fits(line: str) -> bool:
+            return text_to_path.get_text_width_height_descent(line, prop, ismath=False)[0] <= room
+
+        title.set_text(fold(text, fits))
+        return title
+
     def _repr_png_(self) -> bytes:
         buf = io.BytesIO()
         self.savefig(buf, format="png", dpi=100)
         return buf.getvalue()
+
+
+def fold(text: str, fits) -> str:
+    """`text` with line breaks put in so that every line `fits` (a predicate on one line).
+
+    Lines break at spaces; a word that does not fit a line on its own is cut where it must.
+    Text that fits is returned as it was.
+    """
+    lines = []
+    for paragraph in text.split("\n"):
+        line = ""
+        for word in paragraph.split(" "):
+            joined = f"{line} {word}" if line else word
+            if fits(joined):
+                line = joined
+                continue
+            if line:
+                lines.append(line)
+            line = word
+            while len(line) > 1 and not fits(line):
+                cut = 1
+                while cut < len(line) - 1 and fits(line[: cut + 1]):
+                    cut += 1
+                lines.append(line[:cut])
+                line = line[cut:]
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def layout(nodes: dict[str, str], edges: list[tuple[str, str, str]]) -> dict[str, tuple[int, int]]:
@@ -277,11 +357,10 @@ def _canvas(pos, nodes, title, subtitle, spacing: float = 1.0, centre: bool = Tr
         figsize=(max(7.0, 1.75 * columns + 2.8), max(4.0, 0.8 * spacing * tallest + 2.2)),
         layout="constrained",
     )
-    FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     shift = {c: (per_column[c] - 1) / 2 if centre else 0 for c in per_column}
     xy = {n: (c * 1.9, -(r - shift[c]) * spacing) for n, (c, r) in pos.items()}
-    ax.set_title(f"{title}\n{subtitle}", fontsize=10, loc="left")
+    fig.headline(f"{title}\n{subtitle}", ax, fontsize=10, loc="left")
     ax.set_axis_off()
     ys = [y for _, y in xy.values()]
     top = max(ys) + 1.2

@@ -13,7 +13,7 @@ Sidecar format (JSON, keys sorted)::
 
 from __future__ import annotations
 
-import hashlib
+import errno
 import json
 import os
 import re
@@ -21,11 +21,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kit.errors import InputError, Problem, fail
+from kit.files import (
+    NotRegularFile,
+    hash_file,
+    read_bounded,
+    read_problem,
+    resolve,
+    write_atomic,
+)
 from kit.model import yamlio
 from kit.model.files import sidecar_path
 from kit.model.schema import SystemModel
 
-CHUNK = 1 << 20
+# generous: 100,000 assets with ordinary artifact paths make about 20 MB
+MAX_RECORD_BYTES = 64 * 1024 * 1024
 PROBLEM_STATUSES = frozenset({"changed", "missing", "unreadable"})
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -54,43 +63,55 @@ class ArtifactCheck:
 
 
 def sha256_file(path: str | os.PathLike) -> str:
-    """The SHA-256 of a file's bytes, as 64 lower-case hex digits."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """The SHA-256 of a regular file's bytes (links followed), as 64 lower-case hex digits.
+
+    Streamed, so any size; raises OSError as kit.files.open_regular does for anything that is not
+    a regular file (NotRegularFile), a link loop (errno ELOOP) or a missing file.
+    """
+    return hash_file(path).hexdigest()
 
 
 def artifact_paths(system_file: str | os.PathLike, model: SystemModel) -> dict[str, Path]:
     """{asset ID: absolute artifact path} for every asset that names an artifact.
 
     Raises InputError, naming the file, line and YAML path, for any artifact path that is
-    absolute or leads outside the system file's folder.
+    absolute, leads outside the system file's folder or is a symbolic link loop.
     """
-    base = Path(system_file).resolve().parent
+    base = resolve(system_file).parent
     out: dict[str, Path] = {}
     bad: list[tuple[int, str]] = []
     for i, asset in enumerate(model.assets):
         if asset.artifact is None:
             continue
-        target = (base / asset.artifact).resolve()
+        try:
+            target = resolve(base / asset.artifact)
+        except OSError as exc:  # a link loop
+            bad.append((i, f"artifact '{asset.artifact}': {read_problem(exc)}"))
+            continue
         if Path(asset.artifact).is_absolute() or not target.is_relative_to(base):
-            bad.append((i, asset.artifact))
+            bad.append(
+                (
+                    i,
+                    f"artifact path '{asset.artifact}' leaves the system file's folder; "
+                    "give a path inside it",
+                )
+            )
         else:
             out[asset.id] = target
     if bad:
-        doc = yamlio.load_file(system_file)
-        raise InputError(
-            Problem(
-                str(system_file),
-                doc.line(("assets", i, "artifact")),
-                f"assets[{i}].artifact",
-                f"artifact path '{p}' leaves the system file's folder; give a path inside it",
-            )
-            for i, p in bad
-        )
+        raise _artifact_problems(system_file, bad)
     return out
+
+
+def _artifact_problems(system_file: str | os.PathLike, bad: list[tuple[int, str]]) -> InputError:
+    """One located problem per (asset index, message), at the asset's `artifact` line."""
+    doc = yamlio.load_file(system_file)
+    return InputError(
+        Problem(
+            str(system_file), doc.line(("assets", i, "artifact")), f"assets[{i}].artifact", message
+        )
+        for i, message in bad
+    )
 
 
 def read_record(system_file: str | os.PathLike) -> dict[str, str]:
@@ -117,7 +138,8 @@ def check_artifacts(system_file: str | os.PathLike, model: SystemModel) -> list[
     """
     paths = artifact_paths(system_file, model)
     checks = []
-    for asset in model.assets:
+    bad: list[tuple[int, str]] = []
+    for i, asset in enumerate(model.assets):
         if asset.id not in paths:
             continue
         expected = asset.sha256  # the file's, else the recorded one (load_system merges them)
@@ -134,10 +156,15 @@ def check_artifacts(system_file: str | os.PathLike, model: SystemModel) -> list[
             checks.append(ArtifactCheck(status="missing", **common))
             continue
         except OSError as exc:
-            checks.append(ArtifactCheck(status="unreadable", detail=exc.strerror, **common))
+            if isinstance(exc, NotRegularFile) or exc.errno == errno.ELOOP:  # bad input
+                bad.append((i, f"artifact '{asset.artifact}': {read_problem(exc)}"))
+            else:
+                checks.append(ArtifactCheck(status="unreadable", detail=exc.strerror, **common))
             continue
         status = "recorded" if expected is None else "ok" if digest == expected else "changed"
         checks.append(ArtifactCheck(status=status, sha256=digest, **common))
+    if bad:
+        raise _artifact_problems(system_file, bad)
     return checks
 
 
@@ -160,18 +187,15 @@ def record_hashes(
         if c.sha256 and (c.status in ("recorded", "ok") or (update and c.status == "changed")):
             entries[c.asset] = {"path": c.path, "sha256": c.sha256}
     doc = {"algorithm": "sha256", "system": model.system.id, "artifacts": entries}
-    text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, json.dumps(doc, indent=2, sort_keys=True) + "\n", make_folder=False)
 
 
 def _entries(path: Path) -> dict[str, dict]:
-    if not path.exists():
+    if not os.path.lexists(path):  # a dangling link or a loop is reported by the reader
         return {}
+    text = read_bounded(path, MAX_RECORD_BYTES)
     try:
-        entries = json.loads(path.read_text(encoding="utf-8"))["artifacts"]
+        entries = json.loads(text.decode("utf-8"))["artifacts"]
         if all(
             isinstance(e, dict) and isinstance(e.get("sha256"), str) and HEX64.match(e["sha256"])
             for e in entries.values()

@@ -14,6 +14,8 @@ from ruamel.yaml.error import CommentMark
 from ruamel.yaml.scalarstring import ScalarString
 from ruamel.yaml.tokens import CommentToken
 
+from kit.files import read_bounded
+from kit.model import yamlio
 from kit.model.schema import Asset, Decision
 
 CONTROL_STATUSES = ("implemented", "planned")
@@ -64,8 +66,9 @@ class YamlFile:
 
 
 def read_text(path: Path) -> tuple[str, str]:
-    """A file's text with "\n" line ends, and the line end it uses."""
-    raw = path.read_bytes()
+    """A file's text with "\n" line ends, and the line end it uses (read as every input file is:
+    kit.files.read_bounded)."""
+    raw = read_bounded(path, yamlio.MAX_FILE_BYTES)
     newline = "\r\n" if b"\r\n" in raw else "\n"
     return raw.decode("utf-8-sig").replace("\r\n", "\n"), newline
 

@@ -9,13 +9,22 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections import Counter
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
-from kit.errors import InputError, Problem, did_you_mean, format_path
+from kit.errors import MAX_PROBLEMS, Hint, InputError, Problem, Suggestions, format_path, take
+from kit.files import read_problem, resolve
 from kit.model import yamlio
 from kit.model.files import decisions_file
 from kit.vocab import Band, Role, flow_id
@@ -255,9 +264,9 @@ class SystemModel(_Strict):
 
     @model_validator(mode="after")
     def _references(self) -> SystemModel:
-        problems = list(reference_problems(self))
+        problems, uncounted = take(reference_problems(self))
         if problems:
-            raise ValueError(problems)
+            raise _ReferenceProblems(problems, uncounted)
         return self
 
     @cached_property
@@ -265,8 +274,21 @@ class SystemModel(_Strict):
         return {a.id: a for a in self.assets}
 
 
+class _ReferenceProblems(ValueError):
+    """The broken references of a model: args[0] the first MAX_PROBLEMS of reference_problems'
+    tuples, args[1] how many more there are. Named briefly: pydantic puts an exception's text
+    in its error."""
+
+    def __str__(self) -> str:
+        return f"{len(self.args[0]) + self.args[1]:,} broken references"
+
+
+_TOP_FIELDS = frozenset(f.alias or n for n, f in SystemModel.model_fields.items())
+
+
 def reference_problems(model: SystemModel):
-    """Yield (path, message) for every broken reference between sections."""
+    """Yield (path, message) for every broken reference between sections, or (path, message,
+    hint) when the message ends with a suggestion still to be worked out (see kit.errors.Hint)."""
     seen: dict[str, int] = {}
     for i, asset in enumerate(model.assets):
         if asset.id in seen:
@@ -277,11 +299,18 @@ def reference_problems(model: SystemModel):
         seen.setdefault(asset.id, i)
     ids = seen.keys()
     types = {a.id: a.type for a in model.assets}
+    names: list[Suggestions] = []  # the asset IDs to suggest from, made at the first need
+
+    def unknown(ref: str) -> tuple[str, Hint]:
+        if not names:
+            names.append(Suggestions(ids))
+        return f"unknown asset '{ref}'", Hint(ref, names[0])
+
     for i, flow in enumerate(model.flows):
         for end in ("from", "to"):
             ref = flow.source if end == "from" else flow.target
             if ref not in ids:
-                yield ("flows", i, end), f"unknown asset '{ref}'{did_you_mean(ref, ids)}"
+                yield ("flows", i, end), *unknown(ref)
         if flow.source in ids and flow.target in ids:
             if flow.source == flow.target:
                 yield ("flows", i), f"flow from '{flow.source}' to itself"
@@ -317,7 +346,7 @@ def reference_problems(model: SystemModel):
     for i, use in enumerate(model.controls):
         for j, ref in enumerate(use.assets):
             if ref not in ids:
-                yield ("controls", i, "assets", j), f"unknown asset '{ref}'{did_you_mean(ref, ids)}"
+                yield ("controls", i, "assets", j), *unknown(ref)
     seen_findings: dict[str, int] = {}
     for i, decision in enumerate(model.decisions):
         if decision.finding in seen_findings:
@@ -412,15 +441,147 @@ def load_system(
 
         hashes = read_record(path)
     recorded = _apply_recorded_hashes(data, hashes)
+    model = _validate(data, doc, decision_doc)
+    model._recorded_hashes = recorded
+    extra, uncounted = take(_library_problems(model, controls, provisions))
+    if extra:
+        found = [_locate(path_msg, doc, decision_doc) for path_msg in extra]
+        raise InputError(found, uncounted=uncounted)
+    return model
+
+
+# A document of more values than this is screened (see _screen) before it is validated whole.
+SCREEN_ABOVE = 20_000
+# Values in one entry of a section (an asset, a flow, a control use, ...) or in `system`: a
+# control use may name every asset, and no entry needs more. Bounds what one entry can cost.
+MAX_ENTRY_VALUES = 2 * MAX_ASSETS
+CHUNK_VALUES = 10_000  # entries screened together, in values
+
+
+def _validate(data: dict, doc, decision_doc) -> SystemModel:
+    """SystemModel.model_validate(data); InputError with every problem located, or with the
+    first MAX_PROBLEMS of them when a big document has more (`complete` False)."""
+    problems: list[Problem] = []
+    uncounted: int | None = 0
+    skipped: frozenset = frozenset()
+    values = doc.values + (decision_doc.values if decision_doc is not None else 0)
+    if values > SCREEN_ABOVE:
+        data, problems, uncounted, skipped = _screen(data, doc, decision_doc)
     try:
         model = SystemModel.model_validate(data)
     except ValidationError as exc:
-        raise InputError(_problems(exc, doc, decision_doc)) from None
-    model._recorded_hashes = recorded
-    extra = list(_library_problems(model, controls, provisions))
-    if extra:
-        raise InputError(_locate(path_msg, doc, decision_doc, model) for path_msg in extra)
-    return model
+        found, more = _problems(exc, doc, decision_doc, skipped=skipped)
+        problems += found
+        uncounted = None if uncounted is None or more is None else uncounted + more
+    else:
+        if not problems:
+            return model
+    raise InputError(_sorted(problems), uncounted=uncounted)
+
+
+def _screen(data: dict, doc, decision_doc) -> tuple[dict, list[Problem], int | None, frozenset]:
+    """Check a big document a piece at a time, so that a million bad values cost no more than
+    the first MAX_PROBLEMS problems they make: unknown top-level names, oversized entries, and
+    each section's entries, validated a chunk of CHUNK_VALUES values at a time.
+
+    Returns (what to validate whole, the problems found, 0 or None when the checking stopped
+    before the end, the sections whose errors the whole validation must not report). A section with problems, and
+    every section once the problems reach MAX_PROBLEMS, is validated whole as empty (so that no
+    reference to its entries is checked); a section without is passed on as validated models.
+    """
+    problems: list[Problem] = []
+    data = dict(data)
+    skipped: set[str] = set()
+    for key in [k for k in data if k not in _TOP_FIELDS]:
+        err = {"type": "extra_forbidden", "input": data.pop(key)}
+        problems.append(_locate(((key,), *_message(err, (key,))), doc, decision_doc))
+    if isinstance(data.get("system"), dict) and _values(data["system"]) > MAX_ENTRY_VALUES:
+        problems.append(_too_big(("system",), doc, decision_doc))
+        data.pop("system")
+        skipped.add("system")
+    for name, adapter in _entry_adapters().items():
+        entries = data.get(name)
+        if not isinstance(entries, list):
+            continue  # the whole validation says what it should be
+        kept, found = [], []
+        if len(problems) < MAX_PROBLEMS:
+            kept, found = _screen_entries(name, entries, adapter, doc, decision_doc, problems)
+        if found or len(problems) >= MAX_PROBLEMS:
+            problems += found
+            data[name] = []
+            skipped.add(name)
+        else:
+            data[name] = kept
+    uncounted = 0 if len(problems) < MAX_PROBLEMS else None
+    return data, problems[:MAX_PROBLEMS], uncounted, frozenset(skipped)
+
+
+def _screen_entries(name: str, entries: list, adapter: TypeAdapter, doc, decision_doc, before):
+    """(validated entries, problems) of one section, a chunk at a time; stops once the
+    problems, with those found `before`, reach MAX_PROBLEMS."""
+    kept: list = []
+    found: list[Problem] = []
+    start, end, size = 0, 0, 0  # the chunk is entries[start:end], of `size` values
+
+    def check(start: int, end: int) -> None:
+        if start < end:
+            try:
+                kept.extend(adapter.validate_python(entries[start:end]))
+            except ValidationError as exc:
+                shift = lambda loc: (name, start + loc[0], *loc[1:]) if loc else (name,)  # noqa: E731
+                limit = MAX_PROBLEMS - len(before) - len(found)
+                found.extend(_problems(exc, doc, decision_doc, shift=shift, limit=limit)[0])
+
+    for i, entry in enumerate(entries):
+        if len(before) + len(found) >= MAX_PROBLEMS:
+            return kept, found
+        n = _values(entry)
+        if n > MAX_ENTRY_VALUES or size + n > CHUNK_VALUES:
+            check(start, end)
+            start, size = i, 0
+        if n > MAX_ENTRY_VALUES:
+            found.append(_too_big((name, i), doc, decision_doc))
+            start = i + 1
+            continue
+        end, size = i + 1, size + n
+    check(start, end)
+    return kept, found
+
+
+def _values(value: Any, limit: int = MAX_ENTRY_VALUES) -> int:
+    """How many values `value` holds (itself, keys, items, nested), counting past `limit` no
+    further than one container."""
+    if not isinstance(value, (dict, list)):
+        return 1
+    count, todo = 0, [value]
+    while todo and count <= limit:
+        item = todo.pop()
+        inner = item.values() if isinstance(item, dict) else item
+        nested = [v for v in inner if isinstance(v, (dict, list))]
+        count += 1 + len(inner) - len(nested) + (len(item) if isinstance(item, dict) else 0)
+        todo += nested
+    return count
+
+
+def _too_big(path: tuple, doc, decision_doc) -> Problem:
+    limit = MAX_ENTRY_VALUES
+    message = f"this entry holds more than {limit:,} values; the limit is {limit:,}"
+    return _locate((path, message), doc, decision_doc)
+
+
+@cache
+def _entry_adapters() -> dict[str, TypeAdapter]:
+    """Per list section of SystemModel, a validator of a list of its entries."""
+    return {
+        name: TypeAdapter(list[_model_in(info.annotation)])
+        for name, info in SystemModel.model_fields.items()
+        if getattr(info.annotation, "__origin__", None) is list
+    }
+
+
+def _sorted(problems: list[Problem]) -> list[Problem]:
+    """Without repeats, by file and line; on one line in the order found (document order)."""
+    return sorted(dict.fromkeys(problems), key=lambda p: (p.file, p.line or 0))
 
 
 def _apply_recorded_hashes(data: dict, hashes: dict[str, str]) -> frozenset[str]:
@@ -439,38 +600,41 @@ def _apply_recorded_hashes(data: dict, hashes: dict[str, str]) -> frozenset[str]
 
 def _library_problems(model: SystemModel, controls, provisions):
     if controls is not None:
+        names = None
         for i, use in enumerate(model.controls):
             if use.control not in controls:
-                yield (
-                    ("controls", i, "control"),
-                    (f"unknown control '{use.control}'{did_you_mean(use.control, controls)}"),
-                )
+                names = names or Suggestions(controls)
+                where = ("controls", i, "control")
+                yield where, f"unknown control '{use.control}'", Hint(use.control, names)
     if provisions is not None:
+        names = None
         for i, att in enumerate(model.attestations):
             if att.provision not in provisions:
-                yield (
-                    ("attestations", i, "provision"),
-                    (
-                        f"unknown provision '{att.provision}'{did_you_mean(att.provision, provisions)}"
-                    ),
-                )
+                names = names or Suggestions(provisions)
+                where = ("attestations", i, "provision")
+                yield where, f"unknown provision '{att.provision}'", Hint(att.provision, names)
 
 
 def _load_decisions(base: Path, name: str, doc: yamlio.Document) -> yamlio.Document:
     line = doc.line(("system", "decisions_file"))
-    target = (base / name).resolve()
-    if Path(name).is_absolute() or not target.is_relative_to(base.resolve()):
+    try:
+        target = resolve(base / name)
+    except OSError as exc:  # a link loop
+        raise InputError(
+            [Problem(doc.file, line, "system.decisions_file", f"'{name}': {read_problem(exc)}")]
+        ) from None
+    if Path(name).is_absolute() or not target.is_relative_to(resolve(base)):
         raise InputError(
             [
                 Problem(
                     doc.file,
                     line,
                     "system.decisions_file",
-                    "must name a file beside the system file",
+                    f"must name a file beside the system file; '{name}' leads outside its folder",
                 )
             ]
         )
-    if not target.exists():
+    if not os.path.lexists(target):  # a loop is reported by the reader
         raise InputError(
             [Problem(doc.file, line, "system.decisions_file", f"file not found: {name}")]
         )
@@ -499,52 +663,85 @@ def _not_mapping(data: Any) -> str:
     return f"the top level must be a mapping with 'system' and 'assets'; found {kind}"
 
 
-def _locate(path_msg, doc, decision_doc, model=None) -> Problem:
-    path, message = path_msg
+def _locate(found, doc, decision_doc) -> Problem:
+    """The Problem for (path, message) or (path, message, hint), in the file it is in."""
+    path, message, *hint = found
     path = tuple(path)
+    hint = hint[0] if hint else None
     if decision_doc is not None and path[:1] == ("decisions",):
         inline = len(doc.data.get("decisions") or []) if isinstance(doc.data, dict) else 0
         if len(path) > 1 and isinstance(path[1], int) and path[1] >= inline:
             inner = ("decisions", path[1] - inline) + path[2:]
-            return Problem(decision_doc.file, decision_doc.line(inner), format_path(inner), message)
-    return Problem(doc.file, doc.line(path), format_path(path), message)
+            where = decision_doc.line(inner)
+            return Problem(decision_doc.file, where, format_path(inner), message, hint)
+    return Problem(doc.file, doc.line(path), format_path(path), message, hint)
 
 
-def _problems(exc: ValidationError, doc, decision_doc) -> list[Problem]:
+def _problems(
+    exc: ValidationError,
+    doc,
+    decision_doc,
+    shift=None,
+    skipped: frozenset = frozenset(),
+    limit: int = MAX_PROBLEMS,
+) -> tuple[list[Problem], int | None]:
+    """(the located problems of a validation error, sorted; how many more were counted, or
+    None when errors past `limit` were left out uncounted).
+
+    `shift` turns an error's location into one from the top of the document; errors in
+    `skipped` sections are left out. Broken references come counted (_ReferenceProblems).
+    """
     out: list[Problem] = []
+    errors = uncounted = 0
     for err in exc.errors(include_url=False):
         loc = tuple(_alias(p) for p in err["loc"])
-        if err["type"] == "value_error" and isinstance(err.get("ctx", {}).get("error"), ValueError):
-            inner = err["ctx"]["error"].args[0]
-            if isinstance(inner, list):
-                out.extend(_locate(pm, doc, decision_doc) for pm in inner)
-                continue
-        out.append(_locate((loc, _message(err, loc, doc.raw.get(loc))), doc, decision_doc))
-    return sorted(set(out), key=lambda p: (p.file, p.line or 0, p.path))
+        loc = shift(loc) if shift is not None else loc
+        if loc[:1] and loc[0] in skipped:
+            continue
+        if isinstance(err.get("ctx", {}).get("error"), _ReferenceProblems):
+            found, more = err["ctx"]["error"].args
+            out.extend(_locate(pm, doc, decision_doc) for pm in found)
+            uncounted += more
+            continue
+        errors += 1
+        if errors > limit:
+            return _sorted(out), None
+        written = doc.written(loc, err.get("input"))
+        out.append(_locate((loc, *_message(err, loc, written)), doc, decision_doc))
+    return _sorted(out), uncounted
 
 
 def _alias(part):
     return {"source": "from", "target": "to"}.get(part, part) if isinstance(part, str) else part
 
 
-def _message(err: dict, loc: tuple, raw: str | None = None) -> str:
+def _message(err: dict, loc: tuple, raw: str | None = None) -> tuple[str, Hint | None]:
+    """(message, hint) for one pydantic error at `loc`; see _text for the messages without one."""
     kind, value = err["type"], err.get("input")
     if kind == "extra_forbidden":
         fields = _fields_at(loc[:-1])
-        hint = (
+        comma = (
             " (inside { }, a comma ends the value: put text with commas in quotes)"
             if " " in str(loc[-1])
             else ""
         )
-        return (
-            f"unknown field '{loc[-1]}'{did_you_mean(str(loc[-1]), fields)}; "
-            f"expected one of: {', '.join(fields)}{hint}"
-        )
-    if kind == "string_type" and raw is not None and not isinstance(value, (dict, list)):
-        return f'expected text, but YAML reads {raw} as {_kind(value)} {value!r}: put it in quotes ("{raw}")'
+        after = f"; expected one of: {', '.join(fields)}{comma}"
+        return f"unknown field '{loc[-1]}'", Hint(str(loc[-1]), _names(tuple(fields)), after)
     if kind == "literal_error":
         choices = [c.strip(" '") for c in err["ctx"]["expected"].replace(" or ", ", ").split(",")]
-        return f"'{value}' is not allowed{did_you_mean(str(value), choices)}; expected one of: {', '.join(choices)}"
+        after = f"; expected one of: {', '.join(choices)}"
+        return f"'{value}' is not allowed", Hint(str(value), _names(tuple(choices)), after)
+    return _text(err, kind, value, raw), None
+
+
+@cache
+def _names(choices: tuple[str, ...]) -> Suggestions:
+    return Suggestions(choices)
+
+
+def _text(err: dict, kind: str, value: Any, raw: str | None) -> str:
+    if kind == "string_type" and raw is not None and not isinstance(value, (dict, list)):
+        return f'expected text, but YAML reads {raw} as {_kind(value)} {value!r}: put it in quotes ("{raw}")'
     if kind == "missing":
         return "required field is missing"
     if kind == "string_pattern_mismatch":

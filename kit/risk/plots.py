@@ -44,5 +44,5 @@ def heatmaps(assessment: Assessment, title: str = ""):
             + f" risk ({len(assessment.findings)} findings)"
         )
     if title:
-        fig.suptitle(title)
+        fig.headline(title)
     return fig

@@ -22,10 +22,11 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from kit import resources
+from kit.files import hash_file
 
 
 def sha256_bytes(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return hash_file(path).hexdigest()
 
 
 def digest_files(paths: Iterable[Path], root: Path | None = None) -> str:
@@ -33,7 +34,9 @@ def digest_files(paths: Iterable[Path], root: Path | None = None) -> str:
     h = hashlib.sha256()
     for p in paths:
         name = str(p.relative_to(root)) if root else str(p)
-        h.update(name.encode() + b"\0" + p.read_bytes() + b"\0")
+        h.update(name.encode() + b"\0")
+        hash_file(p, h)  # a regular file only: a FIFO or a device is refused, never waited on
+        h.update(b"\0")
     return h.hexdigest()
 
 

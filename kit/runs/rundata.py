@@ -19,6 +19,7 @@ import pandas as pd
 
 from kit.errors import fail
 from kit.risk.scoring import REGISTER_COLUMNS
+from kit.tables import read_csv
 
 # Register columns holding integers; every other register column is text.
 INTEGER_COLUMNS = tuple(
@@ -58,7 +59,7 @@ class RunData:
         path = self.path / "provisions.csv"
         if not path.exists():
             return None
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+        df = read_csv(path)
         for col in ("principle", "status_rank"):
             if col in df:
                 df[col] = df[col].astype(int)
@@ -131,7 +132,7 @@ def load_run(path: str | os.PathLike) -> RunData:
 def read_register(path: str | os.PathLike) -> pd.DataFrame:
     """A register CSV with its integer columns as integers and empty text kept as ''."""
     dtypes = {c: ("int64" if c in INTEGER_COLUMNS else str) for c in REGISTER_COLUMNS}
-    df = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_filter=False)
+    df = read_csv(path, dtypes)
     missing = [c for c in REGISTER_COLUMNS if c not in df.columns]
     if missing:
         raise fail(str(path), None, "", f"register lacks columns {', '.join(missing)}")

@@ -27,10 +27,11 @@ from pathlib import Path
 
 from kit import __version__, audit
 from kit.errors import fail
+from kit.files import resolve
 from kit.resources import notebooks
 from kit.runs import fingerprints as fp
 from kit.runs.changes import config_changes
-from kit.runs.store import OWNER, Store, store_for, store_for_file
+from kit.runs.store import Store, output_hashes, store_for, store_for_file
 
 # Kept free of pydantic, pandas and papermill at import time: a no-op rerun must start fast.
 EDITION = "etsi-ts-104-223-v1.1.1"
@@ -91,8 +92,8 @@ def plan(
     notebook_dirs=(),
 ) -> Plan:
     """Decide what a run of `system` must execute; raise InputError for bad input."""
-    system = Path(system).resolve()
-    library_dirs = [str(Path(d).resolve()) for d in library_dirs]
+    system = resolve(system)
+    library_dirs = [str(resolve(d)) for d in library_dirs]
     sources = workbook_notebooks(notebook_dirs)
     store = store_for_file(system, out) if system.is_file() else Store(Path(out or "runs"))
     previous = store.latest()
@@ -202,10 +203,11 @@ def collect(staging: Path, p: Plan) -> list[str]:
     from kit.compliance.assessment import assess
     from kit.compliance.facts import facts_for_run
     from kit.inputs import canonical_config
+    from kit.tables import write_csv
     from kit.vocab import band
 
     analysis = analyse_model(p.model, p.library)
-    analysis.register.to_csv(staging / "register.csv", index=False)
+    write_csv(analysis.register, staging / "register.csv")
     findings = {
         f.id: {
             "residual_score": f.residual_score,
@@ -221,7 +223,7 @@ def collect(staging: Path, p: Plan) -> list[str]:
     _write_json(staging / "config.json", canonical_config(p.model))
     facts = facts_for_run(audit.read(p.store.audit_path), p.model, p.config_sha256)
     table = assess(analysis, facts)
-    table.to_csv(staging / "provisions.csv", index=False)
+    write_csv(table, staging / "provisions.csv")
     _write_json(
         staging / "provisions.json",
         {f"{r.provision}/{r.role}": r.status for r in table.itertuples()},
@@ -271,7 +273,7 @@ def manifest(p: Plan, run_id: str, staging: Path) -> dict:
         "notebooks_run": p.stale,
         "notebooks_skipped": p.reused,
         "changes": p.changes,
-        "outputs": _file_hashes(staging),
+        "outputs": output_hashes(staging),
         "audit_prev": {"seq": entries[-1]["seq"], "hash": entries[-1]["hash"]} if entries else None,
         "prompts": prompt_digests(p.model),
     }
@@ -424,14 +426,6 @@ def _write_json(path: Path, data) -> None:
     path.write_text(
         json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"
     )
-
-
-def _file_hashes(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): fp.sha256_bytes(p)
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and p.relative_to(root).as_posix() not in ("manifest.json", OWNER)
-    }
 
 
 def _read_json(path: Path):

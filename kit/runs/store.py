@@ -22,9 +22,11 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from kit import audit
 from kit.errors import did_you_mean, fail
 from kit.files import write_atomic
 from kit.model import yamlio
+from kit.runs.fingerprints import sha256_bytes
 
 STAGING = ".staging-"
 OWNER = "owner"
@@ -187,14 +189,147 @@ class Store:
         os.symlink(run_dir.name, tmp)
         os.replace(tmp, self.latest_link)
 
+    # ------------------------------------------------------------ the runs against the audit trail
+
+    def manifest(self, run: Path) -> dict | None:
+        """A run folder's manifest, or None when it is not a JSON object (edited or damaged)."""
+        try:
+            data = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
     def anchors(self) -> dict[str, int]:
-        """Audit hashes recorded in run manifests, for `audit.verify`."""
+        """Audit hashes recorded in run manifests (`audit_prev`), for `audit.verify`."""
         out = {}
         for run in self.runs():
-            m = json.loads((run / "manifest.json").read_text())
-            if m.get("audit_prev"):
-                out[m["audit_prev"]["hash"]] = m["audit_prev"]["seq"]
+            prev = (self.manifest(run) or {}).get("audit_prev")
+            if isinstance(prev, dict) and isinstance(prev.get("hash"), str):
+                out[prev["hash"]] = prev.get("seq")
         return out
+
+    def verify(self, expect: str | None = None) -> tuple[list[audit.Break], list[str]]:
+        """Check the audit trail and every run folder against it; return (breaks, notes).
+
+        The trail must chain, hold every entry the head file and the manifests anchor, and
+        `expect` (a head hash kept elsewhere) when given. Each published run folder must have
+        exactly one `published` record, after the entry its manifest anchors, that agrees with
+        its manifest (output hashes, configuration, notebooks); its files must be exactly those
+        the manifest hashes; and every published record must still have its folder.
+
+        A run folder that is not `latest` and has no record is a note, not a break: a run
+        killed between publishing and recording leaves one (so does someone who removed the
+        newest run's record, rewrote the head and moved `latest` back: `expect` tells).
+        """
+        breaks = audit.verify(self.audit_path, self.anchors(), expect)
+        notes: list[str] = []
+        records: dict[str, list[tuple[int, dict]]] = {}
+        for n, entry in audit.lines(self.audit_path):
+            if entry and entry.get("event") == "run" and entry.get("status") == "published":
+                records.setdefault(str(entry.get("run")), []).append((n, entry))
+        latest = self.latest()
+        runs = self.runs()
+        for run in runs:
+            found = records.get(run.name, [])
+            if not found and latest is not None and run.name == latest.name:
+                breaks.append(
+                    audit.Break(
+                        0,
+                        None,
+                        f"run {run.name} is latest but no entry records it: its record was "
+                        "removed (a run becomes latest only once it is recorded)",
+                    )
+                )
+            elif not found:
+                notes.append(
+                    f"run {run.name} has no audit record: a run stopped between publishing and "
+                    "recording leaves one; if none was, its record was removed "
+                    "(`--expect` with the head printed after that run tells)"
+                )
+            for n, entry in found[1:]:
+                breaks.append(
+                    audit.Break(
+                        n,
+                        entry.get("seq"),
+                        f"run {run.name} is recorded again (first at line {found[0][0]}): "
+                        "a run is recorded once",
+                    )
+                )
+            breaks += self._check_run(run, found[0] if found else None)
+        names = {r.name for r in runs}
+        for name, found in records.items():
+            if name not in names:
+                n, entry = found[0]
+                folder = self.root / name
+                what = (
+                    "its manifest.json was removed"
+                    if "/" not in name and folder.is_dir() and not folder.is_symlink()
+                    else "its folder was removed"
+                )
+                breaks.append(
+                    audit.Break(n, entry.get("seq"), f"run {name} is not in the store: {what}")
+                )
+        return breaks, notes
+
+    def _check_run(self, run: Path, record: tuple[int, dict] | None) -> list[audit.Break]:
+        """How one run folder disagrees with its manifest and its record (if it has one)."""
+        m = self.manifest(run)
+        if m is None:
+            return [audit.Break(0, None, f"run {run.name}: manifest.json is not a JSON object")]
+        out = []
+        if m.get("run") != run.name:
+            out.append(
+                audit.Break(0, None, f"run {run.name}: its manifest is run {m.get('run')}'s")
+            )
+        expected = m.get("outputs") if isinstance(m.get("outputs"), dict) else {}
+        actual = output_hashes(run)
+        for rel in sorted(set(expected) | set(actual)):
+            if rel not in actual:
+                problem = "is missing"
+            elif rel not in expected:
+                problem = "is not in the manifest (added)"
+            elif actual[rel] != expected[rel]:
+                problem = "does not match its SHA-256 in the manifest (changed)"
+            else:
+                continue
+            out.append(audit.Break(0, None, f"run {run.name}: {rel} {problem}"))
+        if record is None:
+            return out
+        n, entry = record
+        seq = entry.get("seq")
+        shared = (set(entry) & set(m)) - set(audit.BOOKKEEPING) | {"outputs"}
+        differ = sorted(k for k in shared if entry.get(k) != m.get(k))
+        if differ:
+            out.append(
+                audit.Break(
+                    n,
+                    seq,
+                    f"run {run.name}: its manifest does not match this record in "
+                    f"{', '.join(differ)} (manifest or run edited)",
+                )
+            )
+        prev = m.get("audit_prev")
+        if isinstance(prev, dict) and not (
+            isinstance(seq, int) and isinstance(prev.get("seq"), int) and seq > prev["seq"]
+        ):
+            out.append(
+                audit.Break(
+                    n,
+                    seq,
+                    f"run {run.name} is recorded before the entry its manifest anchors "
+                    f"(seq {prev.get('seq')}): the record was moved or forged",
+                )
+            )
+        return out
+
+
+def output_hashes(run: Path) -> dict[str, str]:
+    """The SHA-256 of every file of a run folder but its manifest (the manifest's `outputs`)."""
+    return {
+        p.relative_to(run).as_posix(): sha256_bytes(p)
+        for p in sorted(run.rglob("*"))
+        if p.is_file() and p.relative_to(run).as_posix() not in ("manifest.json", OWNER)
+    }
 
 
 def _relative(system: Path, root: Path) -> str:

@@ -17,10 +17,12 @@ on the assets that evidence names count as mitigating.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, model_validator
 
+from kit.errors import Hint, Suggestions
 from kit.model.schema import FLOW_KINDS, Asset
 
 ASSET_ATTRIBUTES: dict[str, Any] = {
@@ -157,18 +159,17 @@ def parse_condition(data: Any) -> Condition:
     return _ADAPTER.validate_python(data)
 
 
-def check_names(cond: Condition, path: tuple = ()) -> list[tuple[tuple, str]]:
-    """Return (path, message) for every attribute, value or name the model does not know."""
-    from kit.errors import did_you_mean
-
-    problems: list[tuple[tuple, str]] = []
+def check_names(cond: Condition, path: tuple = ()) -> list[tuple[tuple, str, Hint | None]]:
+    """Return (path, message, hint) for every attribute, value or name the model does not know;
+    the hint, when there is one, suggests the nearest known name (see kit.errors.Hint)."""
+    problems: list[tuple[tuple, str, Hint | None]] = []
     if isinstance(cond, AttributeTest):
         if cond.attribute not in ASSET_ATTRIBUTES:
             problems.append(
                 (
                     path + ("attribute",),
-                    f"unknown asset attribute '{cond.attribute}'"
-                    f"{did_you_mean(cond.attribute, ASSET_ATTRIBUTES)}",
+                    f"unknown asset attribute '{cond.attribute}'",
+                    Hint(cond.attribute, _names(tuple(ASSET_ATTRIBUTES))),
                 )
             )
             return problems
@@ -179,18 +180,24 @@ def check_names(cond: Condition, path: tuple = ()) -> list[tuple[tuple, str]]:
                     path + (op,),
                     f"'{cond.attribute}' is a list: test it with 'contains' "
                     f"(or 'exists' for empty or not), not '{op}'",
+                    None,
                 )
             )
             return problems
         if op in ("contains", "beyond") and cond.attribute not in LIST_ATTRIBUTES:
             problems.append(
-                (path + (op,), f"'{op}' needs a list attribute; '{cond.attribute}' is not one")
+                (
+                    path + (op,),
+                    f"'{op}' needs a list attribute; '{cond.attribute}' is not one",
+                    None,
+                )
             )
         if op == "beyond" and cond.beyond not in LIST_ATTRIBUTES:
             problems.append(
                 (
                     path + ("beyond",),
-                    f"'{cond.beyond}' is not a list attribute{did_you_mean(str(cond.beyond), LIST_ATTRIBUTES)}",
+                    f"'{cond.beyond}' is not a list attribute",
+                    Hint(str(cond.beyond), _names(tuple(sorted(LIST_ATTRIBUTES)))),
                 )
             )
         allowed = _allowed_values(cond.attribute)
@@ -198,13 +205,15 @@ def check_names(cond: Condition, path: tuple = ()) -> list[tuple[tuple, str]]:
             values = {"equals": [cond.equals], "in": cond.in_, "contains": [cond.contains]}.get(
                 op
             ) or []
+            names = _names(tuple(str(a) for a in allowed))
+            after = f"; expected one of: {', '.join(str(a) for a in allowed)}"
             for v in values:
                 if v not in allowed:
                     problems.append(
                         (
                             path + ({"in": "in"}.get(op, op),),
-                            f"'{v}' is not a value of '{cond.attribute}'{did_you_mean(str(v), [str(a) for a in allowed])}; "
-                            f"expected one of: {', '.join(str(a) for a in allowed)}",
+                            f"'{v}' is not a value of '{cond.attribute}'",
+                            Hint(str(v), names, after),
                         )
                     )
     elif isinstance(cond, (Upstream, Downstream, Neighbour)):
@@ -219,6 +228,33 @@ def check_names(cond: Condition, path: tuple = ()) -> list[tuple[tuple, str]]:
     elif isinstance(cond, Not):
         problems += check_names(cond.not_, path + ("not",))
     return problems
+
+
+def count_tests(cond: Condition) -> tuple[int, int]:
+    """(tests, graph tests) in `cond`: every attribute, graph, all, any and not test, nested
+    ones included, and of them the upstream, downstream and neighbour tests."""
+    tests = graph = 0
+    todo = [cond]
+    while todo:
+        c = todo.pop()
+        tests += 1
+        if isinstance(c, (Upstream, Downstream, Neighbour)):
+            graph += 1
+            where = getattr(c, next(iter(type(c).model_fields))).where
+            if where is not None:
+                todo.append(where)
+        elif isinstance(c, All):
+            todo += c.all
+        elif isinstance(c, Any_):
+            todo += c.any
+        elif isinstance(c, Not):
+            todo.append(c.not_)
+    return tests, graph
+
+
+@cache
+def _names(choices: tuple[str, ...]) -> Suggestions:
+    return Suggestions(choices)
 
 
 def _allowed_values(attribute: str) -> list | None:

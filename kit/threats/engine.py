@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from kit.errors import fail
 from kit.graph import AssetGraph, gc_paused, render_path
 from kit.model.schema import FLOW_KINDS
 from kit.threats.conditions import (
@@ -322,6 +323,45 @@ class Evaluator:
         return f"{who}: {name} has {', '.join(extra)} beyond {t.beyond}"
 
 
+def _refuse_too_much_work(ev: Evaluator, threats: list[Threat], library: Library) -> None:
+    """Count the distinct tests the threats need, in evaluation order, and refuse at the first
+    threat that takes assets × tests past a bound."""
+    tests: set[str] = set()
+    walks: set[str] = set()
+    n = max(ev.n, 1)
+    for threat in threats:
+        todo = [c for c in (threat.when, *(f.when for f in threat.factors)) if c is not None]
+        while todo:
+            cond = todo.pop()
+            key = ev._key(cond)
+            if key in tests:
+                continue  # and so are the tests inside it
+            tests.add(key)
+            if isinstance(cond, (Upstream, Downstream, Neighbour)):
+                walks.add(key)
+                where = _walk_of(cond).where
+                todo += [where] if where is not None else []
+            elif isinstance(cond, (All, Any_)):
+                todo += cond.all if isinstance(cond, All) else cond.any
+            elif isinstance(cond, Not):
+                todo.append(cond.not_)
+        for count, limit, what in (
+            (len(walks), MAX_WALK_WORK, "graph tests"),
+            (len(tests), MAX_TEST_WORK, "tests"),
+        ):
+            if count * n > limit:
+                source = library.sources.get(f"threat:{threat.id}", threat.id)
+                file, line = library.places.get(threat.id, (source, None))
+                raise fail(
+                    file,
+                    line,
+                    "when",
+                    f"with this threat the library runs {count:,} distinct {what} on "
+                    f"{n:,} assets, {count * n:,} in all; the limit is {limit:,} "
+                    "(fewer tests, or a smaller system)",
+                )
+
+
 def _hashable(value):
     """A dictionary key for an attribute value: lists by content, other unhashables by identity."""
     if isinstance(value, list):
@@ -348,9 +388,20 @@ def _absent(value) -> bool:
     return not _present(value)
 
 
+# Bounds on the work of one evaluation, in assets × distinct tests: a graph test keeps about
+# 30 bytes per asset (its search's result, for the explanations), any other test one byte (its
+# mask). The shipped library on 100,000 assets needs 7.7 and 23 million.
+MAX_WALK_WORK = 10_000_000
+MAX_TEST_WORK = 100_000_000
+
+
 @gc_paused
 def evaluate(graph: AssetGraph, library: Library) -> list[Match]:
-    """Every threat of the library that applies to an asset of the graph (evidence on demand)."""
+    """Every threat of the library that applies to an asset of the graph (evidence on demand).
+
+    Raises InputError, at the threat that goes over, when the library's distinct tests on this
+    many assets would pass MAX_WALK_WORK or MAX_TEST_WORK.
+    """
     ev = Evaluator(graph, library.condition_keys)
     ids = ev.ids
     ai_type = graph.model.system.ai_type
@@ -359,6 +410,7 @@ def evaluate(graph: AssetGraph, library: Library) -> list[Match]:
         for t in sorted(library.threats.values(), key=lambda t: t.id)
         if ai_type in t.ai_types and ev.of_types(t.attaches_to).any()
     ]
+    _refuse_too_much_work(ev, threats, library)
     ev.prepare(c for t in threats for c in (t.when, *(f.when for f in t.factors)) if c is not None)
     matches: list[Match] = []
     make = tuple.__new__  # Match(...) without the keyword-handling wrapper: one call each

@@ -30,7 +30,7 @@ def files_in(base: Path) -> tuple[Path | None, list[Path]]:
     """(controls.yaml or None, threats/*.yaml sorted) of one library directory."""
     controls = base / "controls.yaml"
     threats = base / "threats"
-    return (
-        controls if controls.exists() else None,
+    return (  # lexists: a link that leads nowhere is read, and reported, not skipped
+        controls if os.path.lexists(controls) else None,
         sorted(threats.glob("*.yaml")) if threats.is_dir() else [],
     )

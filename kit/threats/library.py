@@ -8,18 +8,29 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from kit.errors import InputError, Problem, did_you_mean, format_path
+from kit.errors import MAX_PROBLEMS, Hint, InputError, Problem, Suggestions, format_path
 from kit.model import yamlio
 from kit.model.schema import AssetType, Slug
-from kit.threats.conditions import CONDITION_KEYS, Condition, check_names
+from kit.threats.conditions import CONDITION_KEYS, Condition, check_names, count_tests
 from kit.threats.files import files_in, library_files, shipped_directory
 from kit.vocab import Phase
+
+# Bounds on the library in force (the shipped one and every --library folder together), far
+# above what a real library needs (the shipped one: 34 threats, 453 tests of which 77 distinct
+# graph tests, 7,220 values, none of its files over 800), so that a hostile folder is refused
+# before it costs seconds or memory: threat files, values per file and in all files together,
+# tests in all `when` conditions (factors' too) and, of them, graph tests.
+MAX_THREATS = 1_000
+MAX_FILE_VALUES = 50_000
+MAX_LIBRARY_VALUES = 1_000_000
+MAX_TESTS = 10_000
+MAX_GRAPH_TESTS = 1_000
 
 Score = Annotated[int, Field(ge=1, le=5)]
 Shift = Annotated[int, Field(ge=-4, le=4)]
@@ -110,6 +121,9 @@ class Library:
     directories: list[str] = field(default_factory=list)
     # The engine's canonical text of each condition, by id(): the library keeps them all alive.
     condition_keys: dict[int, str] = field(default_factory=dict, repr=False, compare=False)
+    # Where each threat's conditions are written ((file, line) of its `when`, by threat ID), so
+    # that the engine can say where a library goes over its bounds.
+    places: dict[str, tuple[str, int | None]] = field(default_factory=dict, repr=False)
 
 
 def load_library(extra: list[str | os.PathLike] | tuple = ()) -> Library:
@@ -141,25 +155,27 @@ def _load(extra: tuple[str, ...], signature: tuple) -> Library:
     problems: list[Problem] = []
     raw_threats: list[tuple[Threat, yamlio.Document]] = []
     provisions = set(load_catalogue().ids)
+    folders = []
     for directory in (str(shipped_directory()), *extra):
         base = Path(directory)
         if not base.is_dir():
             raise InputError([Problem(directory, None, "", "library directory not found")])
         lib.directories.append(directory)
-        controls_file, threat_files = files_in(base)
+        folders.append((directory, *files_in(base)))
+    _refuse_too_many_threats(folders)
+    read = _Reader()
+    for directory, controls_file, threat_files in folders:
         if controls_file:
-            problems += _read_controls(controls_file, lib, provisions)
+            problems += _read_controls(controls_file, lib, provisions, read)
         if not threat_files and not controls_file:
             problems.append(
                 Problem(directory, None, "", "no threats/*.yaml and no controls.yaml here")
             )
         for path in threat_files:
-            try:
-                doc = yamlio.load_file(path)
-            except InputError as exc:
-                problems += exc.problems
-                continue
-            threat = _validate(Threat, doc, problems)
+            if len(problems) >= MAX_PROBLEMS:
+                raise InputError(problems, uncounted=None)
+            doc = read(path, problems)
+            threat = None if doc is None else _validate(Threat, doc, problems)
             if threat is None:
                 continue
             key = f"threat:{threat.id}"
@@ -175,23 +191,102 @@ def _load(extra: tuple[str, ...], signature: tuple) -> Library:
                 continue
             lib.threats[threat.id] = threat
             lib.sources[key] = str(path)
+            lib.places[threat.id] = (str(path), doc.line(("when",)))
             raw_threats.append((threat, doc))
+    problems += _too_many_tests(raw_threats)
+    names: dict[str, Suggestions] = {}  # to suggest from, made at the first need
     for threat, doc in raw_threats:
-        problems += _check_threat(threat, doc, lib, provisions)
+        if len(problems) >= MAX_PROBLEMS:
+            raise InputError(problems, uncounted=None)
+        problems += _check_threat(threat, doc, lib, provisions, names)
     if problems:
         raise InputError(problems)
     return lib
 
 
-def _read_controls(path: Path, lib: Library, provisions: set[str]) -> list[Problem]:
+def _refuse_too_many_threats(folders: list[tuple[str, Path | None, list[Path]]]) -> None:
+    """Refuse more than MAX_THREATS threat files, naming the folder that goes over, before any
+    is read."""
+    total = sum(len(threats) for *_, threats in folders)
+    seen = 0
+    for directory, _, threats in folders:
+        seen += len(threats)
+        if seen > MAX_THREATS:
+            raise InputError(
+                [
+                    Problem(
+                        directory,
+                        None,
+                        "",
+                        f"the library in force has {total:,} threat files ({len(threats):,} "
+                        f"here); the limit is {MAX_THREATS:,}",
+                    )
+                ]
+            )
+
+
+class _Reader:
+    """Reads the library's files one by one, each bounded to MAX_FILE_VALUES values and all
+    together to MAX_LIBRARY_VALUES; a file that cannot be read adds its problems."""
+
+    def __init__(self) -> None:
+        self.values = 0
+
+    def __call__(self, path: Path, problems: list[Problem]) -> yamlio.Document | None:
+        try:
+            doc = yamlio.load_file(path, max_values=MAX_FILE_VALUES)
+        except InputError as exc:
+            problems += exc.problems
+            return None
+        self.values += doc.values
+        if self.values > MAX_LIBRARY_VALUES:
+            raise InputError(
+                [
+                    Problem(
+                        str(path),
+                        None,
+                        "",
+                        f"the library's files hold more than {MAX_LIBRARY_VALUES:,} values "
+                        "together with this one; that is the limit",
+                    )
+                ]
+            )
+        return doc
+
+
+def _too_many_tests(raw_threats: list[tuple[Threat, yamlio.Document]]) -> list[Problem]:
+    """A problem at the threat whose conditions take the library past MAX_TESTS tests, or past
+    MAX_GRAPH_TESTS graph tests (upstream, downstream, neighbour)."""
+    tests = graph = 0
+    for threat, doc in raw_threats:
+        conditions = [("when",)] if threat.when is not None else []
+        conditions += [("factors", i, "when") for i in range(len(threat.factors))]
+        for where in conditions:
+            cond = threat.when if where == ("when",) else threat.factors[where[1]].when
+            more, more_graph = count_tests(cond)
+            tests, graph = tests + more, graph + more_graph
+            for count, limit, what in (
+                (tests, MAX_TESTS, "tests"),
+                (graph, MAX_GRAPH_TESTS, "graph tests (upstream, downstream, neighbour)"),
+            ):
+                if count > limit:
+                    message = (
+                        f"the library's conditions reach {count:,} {what} here; the limit is "
+                        f"{limit:,} for all threats together"
+                    )
+                    return [Problem(doc.file, doc.line(where), format_path(where), message)]
+    return []
+
+
+def _read_controls(path: Path, lib: Library, provisions: set[str], read: _Reader) -> list[Problem]:
     problems: list[Problem] = []
-    try:
-        doc = yamlio.load_file(path)
-    except InputError as exc:
-        return exc.problems
+    doc = read(path, problems)
+    if doc is None:
+        return problems
     parsed = _validate(ControlsFile, doc, problems)
     if parsed is None:
         return problems
+    names = None
     for i, control in enumerate(parsed.controls):
         key = f"control:{control.id}"
         if key in lib.sources:
@@ -209,43 +304,53 @@ def _read_controls(path: Path, lib: Library, provisions: set[str]) -> list[Probl
         for j, pid in enumerate(control.provisions):
             if pid not in provisions:
                 where = ("controls", i, "provisions", j)
+                names = names or Suggestions(provisions)
                 problems.append(
                     Problem(
                         str(path),
                         doc.line(where),
                         format_path(where),
-                        f"unknown provision '{pid}'{did_you_mean(pid, provisions)}",
+                        f"unknown provision '{pid}'",
+                        Hint(pid, names),
                     )
                 )
     return problems
 
 
-def _check_threat(threat: Threat, doc: yamlio.Document, lib: Library, provisions: set[str]):
-    def at(path: tuple, message: str) -> Problem:
-        return Problem(doc.file, doc.line(path), format_path(path), message)
+def _check_threat(
+    threat: Threat,
+    doc: yamlio.Document,
+    lib: Library,
+    provisions: set[str],
+    names: dict[str, Suggestions],
+):
+    def at(path: tuple, message: str, hint: Hint | None = None) -> Problem:
+        return Problem(doc.file, doc.line(path), format_path(path), message, hint)
+
+    def near(word: str, what: str, choices) -> Hint:
+        if what not in names:
+            names[what] = Suggestions(choices)
+        return Hint(word, names[what])
 
     out: list[Problem] = []
     if threat.when is not None:
-        out += [at(("when",) + p, m) for p, m in check_names(threat.when)]
+        out += [at(("when",) + p, m, h) for p, m, h in check_names(threat.when)]
     for i, factor in enumerate(threat.factors):
-        out += [at(("factors", i, "when") + p, m) for p, m in check_names(factor.when)]
+        out += [at(("factors", i, "when") + p, m, h) for p, m, h in check_names(factor.when)]
     for i, mit in enumerate(threat.controls):
         if mit.control not in lib.controls:
-            out.append(
-                at(
-                    ("controls", i, "control"),
-                    f"unknown control '{mit.control}'{did_you_mean(mit.control, lib.controls)}",
-                )
-            )
+            hint = near(mit.control, "controls", lib.controls)
+            out.append(at(("controls", i, "control"), f"unknown control '{mit.control}'", hint))
     for i, pid in enumerate(threat.provisions):
         if pid not in provisions:
-            out.append(
-                at(("provisions", i), f"unknown provision '{pid}'{did_you_mean(pid, provisions)}")
-            )
+            hint = near(pid, "provisions", provisions)
+            out.append(at(("provisions", i), f"unknown provision '{pid}'", hint))
     return out
 
 
 def _validate(cls: type[BaseModel], doc: yamlio.Document, problems: list[Problem]):
+    """`doc` validated as `cls`, or None with its problems added (no more than MAX_PROBLEMS in
+    all: past that the caller stops)."""
     if not isinstance(doc.data, dict):
         problems.append(Problem(doc.file, doc.line(()), "", "the top level must be a mapping"))
         return None
@@ -253,10 +358,11 @@ def _validate(cls: type[BaseModel], doc: yamlio.Document, problems: list[Problem
         return cls.model_validate(doc.data)
     except ValidationError as exc:
         for err in exc.errors(include_url=False):
+            if len(problems) >= MAX_PROBLEMS:
+                break
             loc = strip_tags(err["loc"])
-            problems.append(
-                Problem(doc.file, doc.line(loc), format_path(loc), _message(err, loc, doc))
-            )
+            message, hint = _message(err, loc, doc)
+            problems.append(Problem(doc.file, doc.line(loc), format_path(loc), message, hint))
         return None
 
 
@@ -277,21 +383,30 @@ def strip_tags(loc: tuple) -> tuple:
     return tuple(out)
 
 
-def _message(err: dict, loc: tuple, doc: yamlio.Document) -> str:
+def _message(err: dict, loc: tuple, doc: yamlio.Document) -> tuple[str, Hint | None]:
     kind, value = err["type"], err.get("input")
     if kind == "extra_forbidden":
-        return f"unknown field '{loc[-1]}'{did_you_mean(str(loc[-1]), _KNOWN_FIELDS)}"
+        return f"unknown field '{loc[-1]}'", Hint(str(loc[-1]), _names(tuple(_KNOWN_FIELDS)))
     if kind == "condition_kind":
         keys = list(value) if isinstance(value, dict) else []
-        hint = did_you_mean(str(keys[0]), CONDITION_KEYS) if len(keys) == 1 else ""
-        return f"{err['msg']}; found {', '.join(map(str, keys)) or _kind(value)}{hint}"
+        shown = ", ".join(map(str, keys[:8])) + (", …" if len(keys) > 8 else "")
+        message = f"{err['msg']}; found {shown or _kind(value)}"
+        if len(keys) == 1:
+            return message, Hint(str(keys[0]), _names(CONDITION_KEYS))
+        return message, None
     if kind == "literal_error":
         expected = err["ctx"]["expected"]
         choices = [c.strip(" '") for c in expected.replace(" or ", ", ").split(",")]
-        return f"'{value}' is not allowed{did_you_mean(str(value), choices)}; expected one of: {', '.join(choices)}"
+        after = f"; expected one of: {', '.join(choices)}"
+        return f"'{value}' is not allowed", Hint(str(value), _names(tuple(choices)), after)
     if kind == "missing":
-        return "required field is missing"
-    return err["msg"].removeprefix("Value error, ")
+        return "required field is missing", None
+    return err["msg"].removeprefix("Value error, "), None
+
+
+@cache
+def _names(choices: tuple[str, ...]) -> Suggestions:
+    return Suggestions(choices)
 
 
 def _kind(value) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from kit.errors import fail
+from kit.files import resolve
 from kit.inputs import load_checked
 from kit.model.schema import load_system
 
@@ -105,7 +106,7 @@ def start_lab(
     workdir = Path(tempfile.mkdtemp(prefix="saikit-lab-"))
     try:
         if system:
-            system = Path(system).resolve()
+            system = resolve(system)  # a link loop: OSError, not RuntimeError
         else:
             system = _scratch_copy(default_system(), workdir)
             out = out or workdir / "runs"

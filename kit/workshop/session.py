@@ -27,6 +27,7 @@ from kit import audit
 from kit.analysis import Analysis, analyse_model
 from kit.compliance.catalogue import load_catalogue
 from kit.errors import InputError, did_you_mean, fail
+from kit.files import write_atomic
 from kit.inputs import config_sha256, load_checked
 from kit.model.hashes import read_record
 from kit.model.roundtrip import (
@@ -537,7 +538,8 @@ class Session:
                 )
         for name, text in writes:
             if text != self.files[name].text:
-                _write_atomic(self.files[name].path, text, self.files[name].newline)
+                newline = self.files[name].newline  # the file's own line ends, kept
+                write_atomic(self.files[name].path, text.replace("\n", newline), make_folder=False)
                 self.files[name] = replace(self.files[name], text=text)
         from kit.runs.store import store_for
 
@@ -624,22 +626,6 @@ class Session:
 
 def _flow_id(flow) -> str:
     return f"{flow.get('from')}-{flow.get('kind')}->{flow.get('to')}"
-
-
-def _write_atomic(path: Path, text: str, newline: str = "\n") -> None:
-    """Replace a file's content in one step: a crash leaves the old file or the new, never half."""
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _is_bundled(path: Path) -> bool:
