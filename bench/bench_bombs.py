@@ -142,6 +142,7 @@ def walk_library(
     (lib / "threats").mkdir(parents=True, exist_ok=True)
     directions = ("upstream", "downstream", "neighbour")
     kinds = ("trains", "fine_tunes", "indexes", "retrieves", "prompts", "serves", "invokes")
+    sys.path.insert(0, str(HERE))
     from synth import OWNERS as owners
     filters = ("", ", flow: {crosses_boundary: false}", ", flow: {authenticated: true}")
     text = THREAT_HEAD.format(id="walks") + "when:\n  any:\n"
