@@ -132,6 +132,12 @@ def _decide(
         status, evidence, reason = result
         if attestation is not None:
             evidence = f"{evidence} | also attested: {_describe(attestation)}".lstrip(" |")
+            attested = ATTESTED_AS[attestation.status]
+            # An attestation sees what no check can: a check that passes never overrides a
+            # "partial" or "not met" someone attested.
+            if attested in (PARTIAL, NOT_MET) and STATUS_RANK[attested] < STATUS_RANK[status]:
+                reason = f"attested {attested} on {attestation.date}, which stands over the check: {reason}"
+                status = attested
         return status, "automatic", evidence, reason
     if attestation is not None:
         status, evidence, reason = _from_attestation(

@@ -15,6 +15,7 @@ Example: ``CHECKS["5.2.2-2"](inputs)`` → ``("met", "score-api: rate_limit_per_
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property, wraps
@@ -154,6 +155,18 @@ def _control_seen(inp: Inputs, asset_id: str, controls: set[str]) -> tuple[bool,
     return status == "implemented", f"{control} {status}"
 
 
+# Text that holds a place rather than a fact: "TBD", "TODO", "n/a", "pending, nothing deleted".
+_PLACEHOLDER = re.compile(
+    r"^\W*(?:tbd|tbc|todo|to do|fixme|n/?a|none|unknown|pending|later|xxx+|\?+|-+)\b|^\W*$",
+    re.IGNORECASE,
+)
+
+
+def stated(text: str | None) -> bool:
+    """Whether a free-text fact is filled in: not empty and not a placeholder."""
+    return bool(text) and not _PLACEHOLDER.match(text)
+
+
 def _run_age(inp: Inputs) -> int | None:
     """Days since the last run, or None without one."""
     last = inp.facts.last_run_time if inp.facts else None
@@ -168,8 +181,13 @@ def business_requirement_recorded(inp: Inputs) -> Result:
     """The business need is recorded; the risk register holds its AI security risks."""
     requirement = inp.model.system.business_requirement
     findings = len(inp.assessment.findings)
-    if not requirement:
-        return NOT_MET, "system.business_requirement: empty", "system.business_requirement is empty"
+    if not stated(requirement):
+        shown = one_line(requirement, 60) if requirement else "empty"
+        return (
+            NOT_MET,
+            f"system.business_requirement: {shown}",
+            "system.business_requirement is not filled in",
+        )
     return (
         MET,
         f"system.business_requirement: {one_line(requirement, 120)}; register: {findings} findings",
@@ -210,7 +228,7 @@ def external_components_have_due_diligence(inp: Inputs) -> Result:
     rows = [
         (
             a.id,
-            a.due_diligence is not None,
+            a.due_diligence is not None and stated(a.due_diligence.evidence),
             f"due diligence {a.due_diligence.date} ({one_line(a.due_diligence.evidence, 60)})"
             if a.due_diligence
             else f"{a.source} {a.type}, no due_diligence",
@@ -455,8 +473,13 @@ def unresolved_findings_communicated(inp: Inputs) -> Result:
 def human_oversight_described(inp: Inputs) -> Result:
     """The system records how people oversee it."""
     oversight = inp.model.system.human_oversight
-    if not oversight:
-        return NOT_MET, "system.human_oversight: empty", "system.human_oversight is empty"
+    if not stated(oversight):
+        shown = one_line(oversight, 60) if oversight else "empty"
+        return (
+            NOT_MET,
+            f"system.human_oversight: {shown}",
+            "system.human_oversight is not filled in",
+        )
     return (
         MET,
         f"system.human_oversight: {one_line(oversight, 120)}",
@@ -874,7 +897,7 @@ def retired_assets_disposed(inp: Inputs) -> Result:
     rows = [
         (
             a.id,
-            bool(a.disposal),
+            stated(a.disposal),
             f"disposal: {one_line(a.disposal, 80)}" if a.disposal else "no disposal record",
         )
         for a in inp.model.assets
