@@ -552,6 +552,56 @@ def test_retired_asset_without_disposal_record_fails_5_5_1_2():
     assert r["status"] == "not met" and "old-data" in r["reason"]
 
 
+def test_a_retired_asset_without_flows_leaves_the_inventory_whole():
+    old = asset("old-data", "dataset", status="retired", disposal="Deleted 2026-01-02")
+    assert (
+        status(
+            system(MODEL, asset("data", "dataset"), old, flows=[flow("data", "scorer", "trains")]),
+            "5.2.1-1",
+        )
+        == "met"
+    )
+    idle = asset("idle-data", "dataset")  # still in use, yet connected to nothing
+    r = row(
+        system(MODEL, asset("data", "dataset"), idle, flows=[flow("data", "scorer", "trains")]),
+        "5.2.1-1",
+    )
+    assert r["status"] == "partial" and "idle-data" in r["reason"]
+
+
+@pytest.mark.parametrize("kind", ["trains", "fine_tunes"])
+def test_logs_used_only_to_train_are_not_log_analysis(kind):
+    logs = asset("chat-logs", "log_store")
+    data = system(
+        MODEL,
+        logs,
+        flows=[flow("scorer", "chat-logs", "logs_to"), flow("chat-logs", "scorer", kind)],
+    )
+    r = row(data, "5.4.2-2")
+    assert r["status"] == "not met" and "chat-logs" in r["reason"]
+    app = asset("soc-console", "application")
+    read = system(
+        MODEL,
+        logs,
+        app,
+        flows=[
+            flow("scorer", "chat-logs", "logs_to"),
+            flow("chat-logs", "soc-console", "retrieves"),
+        ],
+    )
+    assert status(read, "5.4.2-2") == "met"
+
+
+def test_a_wildcard_grant_fails_least_privilege_even_when_its_flow_repeats_it():
+    agent = asset("agent", "agent", permissions=["tickets.*"])
+    tool = asset("tool", "tool")
+    data = system(
+        MODEL, agent, tool, flows=[flow("agent", "tool", "invokes", permissions=["tickets.*"])]
+    )
+    r = row(data, "5.1.2-6")
+    assert r["status"] == "not met" and "tickets.*" in r["reason"]
+
+
 @pytest.mark.parametrize(
     "text", ["pending, nothing deleted yet", "TBD", "todo: ask the data team", "n/a", "-"]
 )

@@ -361,6 +361,14 @@ def test_permission_excess_lists_grants_no_flow_uses():
     }
 
 
+def test_a_wildcard_grant_is_excess_even_when_its_flow_repeats_it():
+    g = system(
+        [asset("agent", "agent", permissions=["tickets.*"]), asset("tool", "tool")],
+        [flow("agent", "tool", "invokes", permissions=["tickets.*"])],
+    )
+    assert analyses.permission_excess(g) == {"agent": ["tickets.*"]}
+
+
 def test_environment_mixing_flags_training_data_outside_development():
     g = system(
         [

@@ -525,14 +525,14 @@ def human_oversight_backed_by_technical_measures(inp: Inputs) -> Result:
 
 @check("5.2.1-1")
 def inventory_owned_and_connected(inp: Inputs) -> Result:
-    """Every asset has an owner and a flow recording its connections (graph.inventory_gaps)."""
+    """Every asset has an owner and, while in use, a flow recording its connections
+    (graph.inventory_gaps). A retired asset has no flows by design: only its owner counts."""
     gaps = inventory_gaps(inp.graph)
     rows = []
     for a in inp.model.assets:
+        needed = ("owner", "flows") if a.status == "active" else ("owner",)
         missing = [
-            {"owner": "no owner", "flows": "no flow"}[g]
-            for g in gaps.get(a.id, [])
-            if g in ("owner", "flows")
+            {"owner": "no owner", "flows": "no flow"}[g] for g in gaps.get(a.id, []) if g in needed
         ]
         if missing:
             rows.append((f"{a.id} ({', '.join(missing)})", False, ", ".join(missing)))
@@ -855,11 +855,16 @@ def actions_logged(inp: Inputs) -> Result:
 
 @check("5.4.2-2")
 def logs_analysed(inp: Inputs) -> Result:
-    """Every log store is read by some asset or carries an implemented monitoring control."""
+    """Every log store is read for analysis by some asset, or carries an implemented monitoring
+    control. Logs that only train or fine-tune a model are data, not analysis."""
     controls = inp.controls_for("5.4.2-2")
     rows = []
     for a in inp.assets("log_store"):
-        readers = [e.target for e in inp.graph.out_edges.get(a.id, ()) if e.kind != "depends_on"]
+        readers = [
+            e.target
+            for e in inp.graph.out_edges.get(a.id, ())
+            if e.kind not in ("depends_on", "trains", "fine_tunes")
+        ]
         if readers:
             rows.append((a.id, True, f"read by {names(readers, 3)}"))
         else:

@@ -439,9 +439,10 @@ def permission_excess(graph: AssetGraph) -> dict[str, list[str]]:
     """Permissions granted to an asset that none of its flows uses (5.1.2-6).
 
     An asset's flows use the permissions listed on the flows that start or end at it; a grant
-    none of them names is more than the asset needs. A wildcard grant (``crm.*``) is excess
-    unless a flow names the same wildcard. Applies to every asset with grants: tools and agents
-    above all, but also applications and APIs that reach into other systems.
+    none of them names is more than the asset needs. A wildcard grant (``crm.*``) is always
+    excess: least privilege names what is needed, and a flow that also says ``*`` only repeats
+    the grant. Applies to every asset with grants: tools and agents above all, but also
+    applications and APIs that reach into other systems.
 
     Returns
     -------
@@ -458,7 +459,7 @@ def permission_excess(graph: AssetGraph) -> dict[str, list[str]]:
             continue
         used = {p for e in graph.out_edges[a.id] for p in e.flow.permissions}
         used.update(p for e in graph.in_edges[a.id] for p in e.flow.permissions)
-        excess = sorted(set(a.permissions) - used)
+        excess = sorted(p for p in set(a.permissions) if p not in used or "*" in p)
         if excess:
             out[a.id] = excess
     return dict(sorted(out.items()))
