@@ -592,6 +592,26 @@ def test_logs_used_only_to_train_are_not_log_analysis(kind):
     assert status(read, "5.4.2-2") == "met"
 
 
+@pytest.mark.parametrize("protection", ["pii-redaction", "data-minimisation", "encryption-at-rest"])
+def test_protecting_the_data_is_not_protecting_access_to_it(protection):
+    data = asset("customers", "dataset", sensitivity="personal")
+    flows = [flow("customers", "scorer", "trains")]
+    only = system(MODEL, data, flows=flows, controls=[control(protection, "customers")])
+    r = row(only, "5.2.1-4")
+    assert r["status"] == "not met" and "customers" in r["reason"]
+    guarded = [control(protection, "customers"), control("access-control", "customers")]
+    assert status(system(MODEL, data, flows=flows, controls=guarded), "5.2.1-4") == "met"
+
+
+def test_oversight_relied_on_but_not_built_is_a_gap():
+    relies = system(
+        MODEL, human_oversight="Credit officers review every decline before it is sent."
+    )
+    r = row(relies, "5.1.4-3")
+    assert r["status"] == "not met" and "human_oversight" in r["reason"]
+    assert status(system(MODEL), "5.1.4-3") == "not applicable"  # nothing relies on people
+
+
 def test_a_wildcard_grant_fails_least_privilege_even_when_its_flow_repeats_it():
     agent = asset("agent", "agent", permissions=["tickets.*"])
     tool = asset("tool", "tool")
@@ -825,7 +845,7 @@ AUTOMATIC_ON_EXAMPLES = {
         "5.1.4-3": "not met",
         "5.2.1-1": "partial",
         "5.2.1-2": "partial",
-        "5.2.1-4": "met",
+        "5.2.1-4": "not met",  # redaction and minimisation protect data, not access
         "5.2.1-4.2": "not applicable",
         "5.2.2-1": "met",
         "5.2.2-2": "met",

@@ -491,7 +491,7 @@ def human_oversight_described(inp: Inputs) -> Result:
 def human_oversight_backed_by_technical_measures(inp: Inputs) -> Result:
     """Where oversight is a control, every acting asset has human approval built in."""
     approval = inp.controls_for("5.1.4-3")
-    relies = bool(inp.model.system.human_oversight) or any(
+    relies = stated(inp.model.system.human_oversight) or any(
         a.human_approval or inp.control(a.id, approval) for a in inp.assets()
     )
     if not relies:
@@ -511,12 +511,19 @@ def human_oversight_backed_by_technical_measures(inp: Inputs) -> Result:
         else:
             ok, seen = _control_seen(inp, a.id, approval)
             rows.append((a.id, ok, f"outputs {', '.join(a.outputs) or '-'}; {seen}"))
+    if not rows:  # oversight is described, yet nothing is built for people to oversee with
+        return (
+            NOT_MET,
+            f"system.human_oversight: {one_line(inp.model.system.human_oversight, 80)}",
+            "human oversight is relied on (system.human_oversight) but no asset has it built in "
+            "(human_approval or an implemented human-approval control)",
+        )
     return every(
         rows,
         "acting or approval-gated assets",
         "require human approval",
         "act without human approval",
-        empty="no asset takes actions or carries a human-approval control",
+        empty="",  # not reached: an empty list is answered above
     )
 
 
@@ -567,10 +574,16 @@ def assets_versioned(inp: Inputs) -> Result:
     )
 
 
+ACCESS_CONTROLS = frozenset({"authentication", "access-control", "retrieval-access-control"})
+
+
 @check("5.2.1-4")
 def sensitive_data_access_protected(inp: Inputs) -> Result:
-    """Every sensitive data store has authentication or an implemented access-protecting control."""
-    controls = inp.controls_for("5.2.1-4")
+    """Every sensitive data store has authentication or an implemented access control.
+
+    Only controls that decide who may read count; redaction, minimisation or encryption at rest
+    bear on 5.2.1-4 too, but they protect the data, not access to it."""
+    controls = inp.controls_for("5.2.1-4") & ACCESS_CONTROLS
     rows = []
     for a in inp.assets(*DATA_TYPES):
         if a.sensitivity not in SENSITIVE:
