@@ -603,6 +603,14 @@ def test_protecting_the_data_is_not_protecting_access_to_it(protection):
     assert status(system(MODEL, data, flows=flows, controls=guarded), "5.2.1-4") == "met"
 
 
+def test_reviewing_feedback_is_not_monitoring_the_model():
+    reviewed = system(MODEL, controls=[control("feedback-review", "scorer")])
+    r = row(reviewed, "5.4.2-4")
+    assert r["status"] == "not met" and "scorer" in r["reason"]
+    watched = system(MODEL, controls=[control("model-integrity-monitoring", "scorer")])
+    assert status(watched, "5.4.2-4") == "met"
+
+
 def test_oversight_relied_on_but_not_built_is_a_gap():
     relies = system(
         MODEL, human_oversight="Credit officers review every decline before it is sent."
