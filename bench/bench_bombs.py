@@ -144,6 +144,7 @@ def walk_library(
     kinds = ("trains", "fine_tunes", "indexes", "retrieves", "prompts", "serves", "invokes")
     sys.path.insert(0, str(HERE))
     from synth import OWNERS as owners
+
     filters = ("", ", flow: {crosses_boundary: false}", ", flow: {authenticated: true}")
     text = THREAT_HEAD.format(id="walks") + "when:\n  any:\n"
     for i in range(walks):  # every combination distinct (up to 25,200), most reach something

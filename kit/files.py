@@ -137,6 +137,11 @@ def hash_file(path: str | os.PathLike, digest=None):
     return digest
 
 
+def sha256_file(path: str | os.PathLike) -> str:
+    """The SHA-256 of a regular file's bytes, as 64 lower-case hex digits."""
+    return hash_file(path).hexdigest()
+
+
 def write_atomic(path: str | os.PathLike, data: bytes | str, *, make_folder: bool = True) -> Path:
     """Write a file whole or not at all, never through a link; return its path.
 

@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING
 
 from kit import audit
 from kit.errors import fail
-from kit.files import write_atomic
-from kit.model.hashes import sha256_file
+from kit.files import sha256_file, write_atomic
 from kit.runs.rundata import RunData, load_run
 
 if TYPE_CHECKING:

@@ -23,10 +23,10 @@ from pathlib import Path
 from kit.errors import InputError, Problem, fail
 from kit.files import (
     NotRegularFile,
-    hash_file,
     read_bounded,
     read_problem,
     resolve,
+    sha256_file,
     write_atomic,
 )
 from kit.model import yamlio
@@ -60,15 +60,6 @@ class ArtifactCheck:
     def finding_id(self) -> str | None:
         """A stable finding ID (`artifact-<status>@<asset>`) for a problem, else None."""
         return f"artifact-{self.status}@{self.asset}" if self.status in PROBLEM_STATUSES else None
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """The SHA-256 of a regular file's bytes (links followed), as 64 lower-case hex digits.
-
-    Streamed, so any size; raises OSError as kit.files.open_regular does for anything that is not
-    a regular file (NotRegularFile), a link loop (errno ELOOP) or a missing file.
-    """
-    return hash_file(path).hexdigest()
 
 
 def artifact_paths(system_file: str | os.PathLike, model: SystemModel) -> dict[str, Path]:

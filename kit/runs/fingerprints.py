@@ -22,11 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from kit import resources
-from kit.files import hash_file
-
-
-def sha256_bytes(path: Path) -> str:
-    return hash_file(path).hexdigest()
+from kit.files import hash_file, sha256_file
 
 
 def digest_files(paths: Iterable[Path], root: Path | None = None) -> str:
@@ -57,7 +53,7 @@ def source_files(system: Path) -> list[Path]:
 
 def source_hashes(system: Path) -> dict[str, str]:
     """{path: SHA-256} of `source_files(system)`."""
-    return {str(p): sha256_bytes(p) for p in source_files(system)}
+    return {str(p): sha256_file(p) for p in source_files(system)}
 
 
 def kit_files(root: Path = resources.PACKAGE) -> list[Path]:

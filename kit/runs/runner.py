@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kit import __version__, audit
+from kit.compliance.files import DEFAULT_EDITION
 from kit.errors import fail
 from kit.files import resolve
 from kit.resources import notebooks
@@ -34,7 +35,6 @@ from kit.runs.changes import config_changes
 from kit.runs.store import Store, output_hashes, store_for, store_for_file
 
 # Kept free of pydantic, pandas and papermill at import time: a no-op rerun must start fast.
-EDITION = "etsi-ts-104-223-v1.1.1"
 
 
 def workbook_notebooks(extra_dirs=()) -> dict[str, Path]:
@@ -265,7 +265,7 @@ def manifest(p: Plan, run_id: str, staging: Path) -> dict:
         "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "config_sha256": p.config_sha256,
         "kit_version": __version__,
-        "edition": EDITION,
+        "edition": DEFAULT_EDITION,
         "inputs": fp.source_hashes(p.system),
         "assessment_inputs": p.inputs,
         "library_dirs": p.library_dirs,

@@ -24,9 +24,8 @@ from pathlib import Path
 
 from kit import audit
 from kit.errors import did_you_mean, fail
-from kit.files import write_atomic
+from kit.files import sha256_file, write_atomic
 from kit.model import yamlio
-from kit.runs.fingerprints import sha256_bytes
 
 STAGING = ".staging-"
 OWNER = "owner"
@@ -326,7 +325,7 @@ class Store:
 def output_hashes(run: Path) -> dict[str, str]:
     """The SHA-256 of every file of a run folder but its manifest (the manifest's `outputs`)."""
     return {
-        p.relative_to(run).as_posix(): sha256_bytes(p)
+        p.relative_to(run).as_posix(): sha256_file(p)
         for p in sorted(run.rglob("*"))
         if p.is_file() and p.relative_to(run).as_posix() not in ("manifest.json", OWNER)
     }

@@ -37,6 +37,7 @@ from kit.threats.conditions import (
 from kit.threats.library import Library, Threat
 from kit.threats.search import Reach, Search, Steps, edge_table, reach_all
 from kit.threats.search import steps as walk_steps
+from kit.vocab import finding_id
 
 # Evidence for one asset: a tuple of facts, each ("attr", text) or ("walk", start, edges).
 Evidence = tuple
@@ -431,6 +432,6 @@ def evaluate(graph: AssetGraph, library: Library) -> list[Match]:
             if kept is None:
                 kept = held[row] = tuple(f for f, h in zip(factors, row, strict=True) if h)
             asset = ids[number]
-            match = make(Match, (f"{threat.id}@{asset}", threat, asset, kept, ev, number))
+            match = make(Match, (finding_id(threat.id, asset), threat, asset, kept, ev, number))
             matches.append(match)
     return matches
