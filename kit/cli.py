@@ -283,11 +283,11 @@ def cmd_threats(args) -> int:
 
 def cmd_comply(args) -> int:
     from kit.analysis import analyse_model
-    from kit.compliance.assessment import assess, gaps, summary, write_csv
+    from kit.compliance.assessment import assess, gaps, summary, totals, write_csv
     from kit.errors import did_you_mean, fail
 
     model, library = load(args)
-    roles = list(model.system.roles)
+    roles = [*model.system.roles, "end_user"]  # End-users' duties are listed too (5.2.1-4)
     if args.role and args.role not in roles:
         raise fail(
             "--role",
@@ -315,16 +315,19 @@ def cmd_comply(args) -> int:
             ["principle", "role", "met", "partial", "not met", "n.a.", "not assessed"],
         )
     )
-    totals = df["status"].value_counts()
-    print("total: " + ", ".join(f"{k} {totals.get(k, 0)}" for k in counts))
+    rolled = totals(df)
+    print(
+        f"provisions ({sum(rolled.values())}, each at its worst status across the roles it binds): "
+        + ", ".join(f"{k} {rolled[k]}" for k in counts)
+    )
     g = gaps(df)
     print(f"\ngaps ({len(g)}), shall before should, in lifecycle order:")
     if len(g):
         print(
             table(
                 g,
-                ["provision", "role", "modal", "status", "reason"],
-                ["provision", "role", "modal", "status", "reason"],
+                ["provision", "role", "modal", "status", "source", "reason"],
+                ["provision", "role", "modal", "status", "source", "reason"],
             )
         )
     if written:

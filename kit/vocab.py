@@ -12,7 +12,14 @@ from typing import Literal, get_args
 # ---------------------------------------------------------------- who and when (ETSI TS 104 223)
 
 Role = Literal["developer", "system_operator", "data_custodian"]
-ROLES: tuple[str, ...] = get_args(Role)
+ROLES: tuple[str, ...] = get_args(Role)  # the roles an organisation can hold
+# The standard's other stakeholders: an organisation never holds these roles, but it passes
+# End-users their duties (5.2.1-4) and informs or supports both groups.
+END_USER, AFFECTED_ENTITY = "end_user", "affected_entity"
+Stakeholder = Literal[
+    "developer", "system_operator", "data_custodian", "end_user", "affected_entity"
+]
+STAKEHOLDERS: tuple[str, ...] = get_args(Stakeholder)
 
 Phase = Literal["design", "development", "deployment", "maintenance", "end_of_life"]
 PHASES: tuple[str, ...] = get_args(Phase)
@@ -67,6 +74,15 @@ NOT_APPLICABLE, NOT_ASSESSED = "not applicable", "not assessed"
 STATUSES = (MET, PARTIAL, NOT_MET, NOT_APPLICABLE, NOT_ASSESSED)
 # Lower needs attention sooner; sorting by it puts gaps first and non-applicable rows last.
 STATUS_RANK = {NOT_MET: 0, NOT_ASSESSED: 1, PARTIAL: 2, MET: 3, NOT_APPLICABLE: 4}
+# Why a row is or is not in scope (the `scope` column): "not applicable" has three sources.
+APPLIES = "applies"
+NOT_BOUND = "role not bound"  # the provision does not bind this role
+NOT_TRIGGERED = "not triggered"  # nothing in the system calls for it
+NOT_RECORDED = "not recorded"  # the fact that would call for it is not recorded
+SCOPES = (APPLIES, NOT_BOUND, NOT_TRIGGERED, NOT_RECORDED)
+# Where a verdict came from (the `source` column).
+AUTOMATIC, ATTESTED, BOTH, NO_SOURCE = "automatic", "attested", "both", "none"
+SOURCES = (AUTOMATIC, ATTESTED, BOTH, NO_SOURCE)
 # An attestation's status as the system file spells it (a YAML key) → the provision status.
 ATTESTED_AS = {"met": MET, "partial": PARTIAL, "not_met": NOT_MET, "not_applicable": NOT_APPLICABLE}
 STATUS_COLOURS = {

@@ -354,17 +354,27 @@ def compliance_summary(wb: Workbook) -> pd.DataFrame:
 
 
 def compliance_heatmap(wb: Workbook):
-    """Share of applicable provisions met, by principle and role."""
-    from kit.compliance.plots import coverage_heatmap
+    """Provisions by status for each principle, rolled up over the roles each binds."""
+    from kit.compliance.plots import status_chart
 
-    return coverage_heatmap(wb.provisions, wb.model.system.name)
+    return status_chart(wb.provisions, wb.model.system.name)
 
 
 def compliance_gaps(wb: Workbook) -> pd.DataFrame:
-    """Provisions not met or partly met, shall before should, in lifecycle order."""
+    """Rows not met, partly met or missing a triggering fact, shall before should, in lifecycle
+    order, with where each verdict came from and the facts behind it."""
     from kit.compliance.assessment import gaps
 
-    return gaps(wb.provisions)
+    return gaps(wb.provisions)[
+        ["provision", "role", "modal", "status", "source", "reason", "evidence", "facts"]
+    ]
+
+
+def compliance_by_provision(wb: Workbook) -> pd.DataFrame:
+    """One line per provision: its worst status across the roles it binds, and whom it involves."""
+    from kit.compliance.assessment import by_provision
+
+    return by_provision(wb.provisions).drop(columns=["status_rank"])
 
 
 # ---------------------------------------------------------------- lifecycle (principles 10-13)

@@ -7,6 +7,7 @@ import textwrap
 
 import pandas as pd
 import pytest
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
 from kit.analysis import analyse, analyse_model
@@ -17,17 +18,20 @@ from kit.compliance.assessment import (
     STATUSES,
     RunFacts,
     assess,
+    by_provision,
     gaps,
     provision_key,
     summary,
+    totals,
 )
 from kit.compliance.catalogue import load_catalogue
 from kit.compliance.checks import NO_HISTORY
-from kit.compliance.plots import coverage_heatmap, principle_label
+from kit.compliance.plots import principle_label, status_chart
 from kit.errors import InputError
 from kit.model.schema import SystemModel, load_system
 from kit.resources import examples
 from kit.threats.library import Library, Threat, load_library
+from kit.vocab import STATUS_COLOURS
 
 TODAY = dt.date(2026, 11, 26)
 CONFIG = "a" * 64
@@ -155,7 +159,9 @@ def test_every_automatic_check_has_a_meets_and_a_fails_test():
 def test_table_has_one_row_per_provision_and_held_role_with_stable_columns():
     df = table(system(MODEL, APP, flows=[SERVED]))
     assert list(df.columns) == COLUMNS
-    assert len(df) == 72 * 3
+    # one row per provision and held role, and one for the End-users' duty (5.2.1-4)
+    assert len(df) == 72 * 3 + 1
+    assert df[df["role"] == "end_user"]["provision"].tolist() == ["5.2.1-4"]
     assert set(df["status"]) <= set(STATUSES)
     assert df["status_rank"].dtype.kind == "i"
     assert not df["reason"].str.contains("\n").any()
@@ -204,7 +210,7 @@ def test_run_history_checks_without_facts_are_not_assessed():
             flows=[flow("p", "scorer", "prompts")],
         )
     )
-    rows = df[df["provision"].isin(HISTORY_CHECKS) & (df["method"] == "automatic")]
+    rows = df[df["provision"].isin(HISTORY_CHECKS) & (df["source"].isin(["automatic", "both"]))]
     assert set(rows["status"]) == {"not assessed"}
     assert set(rows["reason"]) == {NO_HISTORY}
 
@@ -664,7 +670,7 @@ def attest(provision: str, **fields) -> dict:
 
 def test_fresh_complete_attestation_is_met():
     r = row(system(MODEL, attestations=[attest("5.2.2-4")]), "5.2.2-4")
-    assert (r["status"], r["method"]) == ("met", "attestation")
+    assert (r["status"], r["source"]) == ("met", "attested")
     assert r["evidence"] == "Doc-1"
 
 
@@ -684,7 +690,7 @@ def test_an_attestation_lowers_a_passing_check_and_never_raises_a_failing_one(at
         system(MODEL, disposed, attestations=[attest("5.5.1-2", status=attested)]), "5.5.1-2"
     )
     assert lowered["status"] == attested.replace("_", " ")
-    assert lowered["method"] == "automatic"
+    assert lowered["source"] == "both"
     assert lowered["reason"].startswith(f"attested {attested.replace('_', ' ')} on 2026-10-01")
     undisposed = asset("old-data", "dataset", status="retired")
     failing = system(MODEL, undisposed, attestations=[attest("5.5.1-2", status="met")])
@@ -714,19 +720,19 @@ def test_attestation_with_role_applies_to_that_role_only():
 
 def test_automatic_check_stands_over_attestation_which_is_cited_in_evidence():
     r = row(system(MODEL, attestations=[attest("5.1.2-1", evidence="PRD-7")]), "5.1.2-1")
-    assert (r["status"], r["method"]) == ("not met", "automatic")
+    assert (r["status"], r["source"]) == ("not met", "both")
     assert "also attested: met on 2026-10-01 by CISO: PRD-7" in r["evidence"]
 
 
 def test_run_history_check_without_history_falls_back_to_attestation():
     r = row(system(MODEL, attestations=[attest("5.1.3-2", status="not_met")]), "5.1.3-2")
-    assert (r["status"], r["method"]) == ("not met", "attestation")
+    assert (r["status"], r["source"]) == ("not met", "both")
     assert r["reason"].startswith(NO_HISTORY)
 
 
 def test_provision_with_neither_check_nor_attestation_is_not_assessed():
     r = row(system(MODEL), "5.2.2-4")
-    assert (r["status"], r["method"]) == ("not assessed", "none")
+    assert (r["status"], r["source"]) == ("not assessed", "none")
 
 
 def test_attestation_for_unknown_provision_is_an_error_naming_the_nearest(write):
@@ -753,7 +759,7 @@ def test_summary_counts_each_status_by_principle_and_role():
     df = table(system(MODEL, business_requirement="Need."))
     s = summary(df)
     assert list(s.columns) == ["principle", "principle_title", "role", *STATUSES]
-    assert len(s) == 13 * 3
+    assert len(s) == 13 * 3 + 1  # and the End-users' duty under principle 5
     assert s[list(STATUSES)].to_numpy().sum() == len(df)
     p2_dev = s[(s["principle"] == 2) & (s["role"] == "developer")].iloc[0]
     assert p2_dev["met"] >= 1  # 5.1.2-1
@@ -771,7 +777,17 @@ def test_provision_key_sorts_numerically():
 
 
 def test_gaps_order_shall_before_should_then_phase_then_number():
-    base = dict(principle=1, principle_title="t", status_rank=0, method="x", evidence="", reason="")
+    base = dict(
+        principle=1,
+        principle_title="t",
+        status_rank=0,
+        modals="shall",
+        scope="applies",
+        source="automatic",
+        evidence="",
+        facts="",
+        reason="",
+    )
     rows = [
         dict(
             provision="5.4.2-2",
@@ -817,19 +833,36 @@ def test_gaps_order_shall_before_should_then_phase_then_number():
     ]
 
 
-def test_coverage_heatmap_is_a_figure_labelled_by_principle_and_role():
-    fig = coverage_heatmap(table(system(MODEL)))
+def test_status_chart_counts_provisions_and_its_numbers_are_its_bars(example_tables):
+    df = assess(example_tables["credit-risk"][0], None, TODAY)
+    fig = status_chart(df)
     assert isinstance(fig, Figure)
     ax = fig.axes[0]
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert len(labels) == 13 and labels[0].startswith("P1 Raise awareness")
-    assert [t.get_text() for t in ax.get_xticklabels()] == [
-        "developer",
-        "system operator",
-        "data custodian",
-    ]
-    texts = {t.get_text() for t in ax.texts}
-    assert any("/" in t for t in texts)
+    bars = [p for p in ax.patches if p.get_width() > 0]
+    # every drawn segment carries its own length as its label, so text and colour agree
+    numbers = {
+        (round(t.get_position()[0], 3), round(t.get_position()[1], 3)): t.get_text()
+        for t in ax.texts
+    }
+    for bar in bars:
+        centre = (
+            round(bar.get_x() + bar.get_width() / 2, 3),
+            round(bar.get_y() + bar.get_height() / 2, 3),
+        )
+        assert numbers[centre] == str(int(bar.get_width()))
+    # the bars count provisions, not rows: drawn plus "n/a" make the catalogue's 72
+    rolled = by_provision(df)
+    drawn = sum(int(b.get_width()) for b in bars)
+    assert drawn == int((rolled["status"] != "not applicable").sum())
+    per_principle = rolled.groupby("principle").size()
+    assert per_principle.sum() == 72
+    # "not assessed" is hatched grey, never mistaken for the red of "not met"
+    colours = {STATUS_COLOURS[s]: s for s in STATUSES}
+    kinds = {colours.get(to_hex(b.get_facecolor())): b.get_hatch() for b in bars}
+    assert kinds["not assessed"] and not kinds.get("not met")
+    assert "partial" in kinds and "met" in kinds
 
 
 def test_principle_label_is_truncated():
@@ -930,10 +963,14 @@ def test_the_three_examples_exist():
 def test_model_checks_on_examples(name, example_tables):
     analysis, _ = example_tables[name]
     df = assess(analysis, None, TODAY)
-    auto = df[df["method"] == "automatic"].drop_duplicates("provision").set_index("provision")
+    auto = (
+        df[df["source"].isin(["automatic", "both"])]
+        .drop_duplicates("provision")
+        .set_index("provision")
+    )
     got = {p: auto.at[p, "status"] for p in AUTOMATIC_ON_EXAMPLES[name]}
     assert got == AUTOMATIC_ON_EXAMPLES[name]
-    assert len(df) == 72 * len(analysis.model.system.roles)
+    assert len(df) == 72 * len(analysis.model.system.roles) + 1  # + the End-users' 5.2.1-4
 
 
 @pytest.mark.parametrize("name", sorted(AUTOMATIC_ON_EXAMPLES))
@@ -948,13 +985,13 @@ def test_run_history_checks_on_examples_both_ways(name, example_tables):
         (bad, {"not met", "not applicable"}),
     ):
         df = assess(analysis, run, TODAY)
-        auto = df[df["provision"].isin(HISTORY_CHECKS) & (df["method"] == "automatic")]
+        auto = df[df["provision"].isin(HISTORY_CHECKS) & (df["source"].isin(["automatic", "both"]))]
         lowered = auto["reason"].str.contains("which stands over the check")  # attested
         assert set(auto[~lowered]["status"]) <= expect, auto[["provision", "status", "reason"]]
         assert set(auto[lowered]["status"]) <= {"partial", "not met"}
     df = assess(analysis, good, TODAY)
     for pid in ("5.1.3-1.1", "5.1.3-2", "5.2.4-1", "5.2.4-3"):
-        rows = df[(df["provision"] == pid) & (df["method"] == "automatic")]
+        rows = df[(df["provision"] == pid) & (df["source"].isin(["automatic", "both"]))]
         rows = rows[~rows["reason"].str.contains("which stands over the check")]
         assert set(rows["status"]) <= {"met", "not applicable"}
 
@@ -972,7 +1009,7 @@ def test_examples_pin_gaps_a_reviewer_can_check(example_tables):
     assert "ops-agent (fs.write)" in reason(ops, "5.1.2-6")["reason"]
     assert "helpdesk-llm" in reason(support, "5.1.3-1.2")["reason"]
     stale = reason(support, "5.3.1-1", "system_operator")
-    assert (stale["status"], stale["method"]) == ("partial", "attestation")
+    assert (stale["status"], stale["source"]) == ("partial", "attested")
     assert "review interval" in stale["reason"]
     no_evidence = reason(support, "5.2.5-2", "system_operator")
     assert no_evidence["status"] == "partial" and "no evidence" in no_evidence["reason"]
@@ -1011,7 +1048,7 @@ def test_comply_writes_the_table_as_csv(cli, tmp_path, monkeypatch):
     code, out, _ = cli("comply", examples()["ops-agent"], "--csv", target)
     assert code == 0 and f"wrote {target}" in out
     written = pd.read_csv(target)
-    assert list(written.columns) == COLUMNS and len(written) == 72 * 2
+    assert list(written.columns) == COLUMNS and len(written) == 72 * 2 + 1
     assert not list(tmp_path.glob(".provisions.csv.*"))  # no temp file left behind
 
 
@@ -1062,3 +1099,91 @@ def test_comply_reads_run_history_from_the_run_store(cli, tmp_path, monkeypatch)
     df = pd.read_csv(tmp_path / "p.csv").set_index(["provision", "role"])["status"]
     assert df[("5.1.3-1.1", "developer")] == "met"
     assert df[("5.2.4-3", "developer")] == "met"
+
+
+# ------------------------------------------------------- how a verdict is made (issue 16)
+
+
+def test_a_role_the_provision_does_not_bind_is_not_applicable_by_the_catalogue():
+    r = row(system(MODEL), "5.2.1-4.2", role="system_operator")  # binds the developer only
+    assert (r["status"], r["scope"], r["source"]) == ("not applicable", "role not bound", "none")
+
+
+def test_nothing_triggering_a_provision_is_not_applicable_with_its_reason_and_no_gap():
+    public = asset("scorer", "model", sensitivity="public")
+    r = row(system(public), "5.2.1-4.2")
+    assert (r["status"], r["scope"], r["source"]) == (
+        "not applicable",
+        "not triggered",
+        "automatic",
+    )
+    assert r["reason"] == "no confidential model weights or training data"
+    assert "5.2.1-4.2" not in set(gaps(table(system(public)))["provision"])
+
+
+def test_an_unrecorded_triggering_fact_is_not_applicable_yet_stays_in_the_gaps():
+    r = row(system(MODEL), "5.2.1-4.2")  # the model says nothing of its sensitivity
+    assert (r["status"], r["scope"]) == ("not applicable", "not recorded")
+    assert (
+        r["reason"]
+        == "not recorded: no model or training data is confidential, but scorer record no sensitivity"
+    )
+    assert "5.2.1-4.2" in set(gaps(table(system(MODEL)))["provision"])
+
+
+@pytest.mark.parametrize("model", [MODEL, asset("scorer", "model", sensitivity="public")])
+def test_an_attestation_settles_what_the_check_found_not_applicable(model):
+    data = system(model, attestations=[attest("5.2.1-4.2", status="met", evidence="Vault-7")])
+    r = row(data, "5.2.1-4.2")
+    assert (r["status"], r["scope"], r["source"]) == ("met", "applies", "both")
+    assert r["evidence"] == "Vault-7"
+    assert "attestation: met on 2026-10-01 by CISO: Vault-7" in r["facts"]
+
+
+def test_a_verdict_names_the_assets_controls_and_attestation_behind_it():
+    store = asset("kb", "vector_store", sensitivity="personal")
+    data = system(
+        MODEL,
+        store,
+        controls=[control("access-control", "kb")],
+        attestations=[attest("5.2.1-4", status="partial", evidence="Review-3")],
+    )
+    r = row(data, "5.2.1-4")
+    assert (r["status"], r["source"]) == ("partial", "both")
+    assert r["facts"] == (
+        "assets: kb; controls: access-control on kb (implemented); "
+        "attestation: partial on 2026-10-01 by CISO: Review-3"
+    )
+
+
+def test_a_run_history_verdict_names_the_run_it_read():
+    r = row(system(MODEL), "5.1.3-1.1", facts())
+    assert r["source"] == "automatic"
+    assert r["facts"] == f"run history: last run 2026-11-20 09:30 (configuration {CONFIG[:12]})"
+
+
+def test_end_users_duty_is_listed_and_can_be_attested_as_passed_on():
+    store = asset("kb", "vector_store", sensitivity="personal", authentication="sso")
+    listed = row(system(MODEL, store), "5.2.1-4", role="end_user")
+    assert (listed["status"], listed["source"]) == ("not assessed", "none")
+    assert "End-user duty" in listed["reason"]
+    passed_on = attest("5.2.1-4", role="end_user", evidence="Terms of use s.4")
+    r = row(system(MODEL, store, attestations=[passed_on]), "5.2.1-4", role="end_user")
+    assert (r["status"], r["source"]) == ("met", "attested")
+
+
+def test_one_line_per_provision_takes_the_worst_role_and_totals_count_provisions():
+    data = system(MODEL, attestations=[attest("5.2.2-4", role="system_operator")])
+    df = table(data)
+    rolled = by_provision(df)
+    assert len(rolled) == 72 and rolled["provision"].is_unique
+    line = rolled.set_index("provision").loc["5.2.2-4"]
+    assert (line["status"], line["roles"]) == ("not assessed", "developer, system_operator")
+    assert line["reason"].startswith("developer: ")
+    assert sum(totals(df).values()) == 72
+    modals = rolled.set_index("provision")["modals"]
+    assert (modals == "shall+should").sum() == 4  # the standard's four mixed provisions
+    unbound = rolled.set_index("provision").loc["5.2.1-4.2"]  # binds the developer only
+    solo = table(system(MODEL, roles=["system_operator"]))
+    assert unbound["roles"] == "developer"
+    assert by_provision(solo).set_index("provision").loc["5.2.1-4.2", "scope"] == "role not bound"

@@ -189,10 +189,19 @@ def test_oscal_assessment_results_validate_and_cover_every_applicable_row(payloa
     oscal.validate(document)
     oscal.validate(json.loads(written["catalog.json"].read_text(encoding="utf-8")))
     [result] = document["assessment-results"]["results"]
-    applicable = payloads.provisions[payloads.provisions["status"] != "not applicable"]
+    # every row of a role the provision binds, "not applicable" ones with their scope included
+    applicable = payloads.provisions[payloads.provisions["scope"] != "role not bound"]
     assert len(result["findings"]) == len(result["observations"]) == len(applicable)
     met = sum(f["target"]["status"]["state"] == "satisfied" for f in result["findings"])
     assert met == int((applicable["status"] == "met").sum())
+    sources = {
+        p["value"] for o in result["observations"] for p in o["props"] if p["name"] == "source"
+    }
+    assert sources <= {"automatic", "attested", "both", "none"} and "automatic" in sources
+    with_trail = [
+        o for o in result["observations"] if o.get("remarks", "").startswith("Facts behind")
+    ]
+    assert with_trail, "no observation carries the facts behind its verdict"
 
 
 def test_oscal_validation_rejects_a_broken_document(example):

@@ -15,7 +15,7 @@ import pytest
 from conftest import MINIMAL
 from matplotlib.text import Text
 
-from kit.compliance.plots import coverage_heatmap
+from kit.compliance.plots import status_chart
 from kit.graph import build
 from kit.graph.plots import draw_graph
 from kit.model.schema import load_system
@@ -59,7 +59,7 @@ def pictures(path, title: str | None = None):
     return {
         "graph": draw_graph(wb.analysis.graph, title=name),
         "heatmaps": heatmaps(wb.analysis.assessment, name),
-        "coverage": coverage_heatmap(wb.provisions, name),
+        "coverage": status_chart(wb.provisions, name),
     }
 
 
@@ -99,7 +99,7 @@ def test_graph_png_of_a_system_with_markup_in_its_name(write, cli, tmp_path):
 def test_principle_labels_with_markup_are_drawn_as_written(write):
     wb = open_system(str(system_named(write, "Tiny")))
     df = wb.provisions.assign(principle_title=lambda d: r"$x^2$ \alpha " + d["principle_title"])
-    fig = coverage_heatmap(df, r"$\frac{1}{2}$")
+    fig = status_chart(df, r"$\frac{1}{2}$")
     texts = rendered(fig)
     assert_literal(texts)
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]

@@ -1,10 +1,18 @@
 """Compliance with ETSI TS 104 223: every provision, for every role the organisation holds.
 
-`assess` gives one row per provision and role. A provision that does not bind a role is "not
-applicable" for it. Otherwise an automatic check (kit.compliance_checks) decides when there is
-one; an attestation from the system file decides when there is not, or when the check needs run
-history that is missing; with neither the provision is "not assessed". `summary` and `gaps` are
-views of that table.
+`assess` gives one row per provision and role, and one for End-users where a provision binds
+them (a duty the organisation passes on and attests). How a row is decided:
+
+- the provision does not bind the role: "not applicable", scope "role not bound";
+- an automatic check (kit.compliance.checks) and an attestation combine: the check decides, and
+  an attestation can lower it (a "partial" or "not met" attestation stands over a passing check)
+  or settle what the check cannot see (no run history, or "not applicable" because nothing in
+  the system triggers the provision or the triggering fact is not recorded);
+- with neither, "not assessed".
+
+Every row records its source (automatic, attested, both, none) and the facts behind it (assets,
+controls, run history, attestation). `by_provision` rolls the roles up into one line per
+provision; `summary`, `totals` and `gaps` are views.
 
 Example: ``gaps(assess(analyse("system.yaml"), today=date(2026, 11, 26)))``
 """
@@ -21,20 +29,30 @@ import pandas as pd
 from kit import tables
 from kit.analysis import Analysis
 from kit.compliance.catalogue import Catalogue, Provision, load_catalogue
-from kit.compliance.checks import CHECKS, HISTORY_CHECKS, Inputs, Result, one_line
+from kit.compliance.checks import CHECKS, HISTORY_CHECKS, Inputs, Result, Verdict, one_line
 from kit.compliance.facts import RunFacts
 from kit.errors import InputError, Problem, did_you_mean
 from kit.model.schema import Attestation, SystemModel
 from kit.vocab import (
+    APPLIES,
+    ATTESTED,
     ATTESTED_AS,
+    AUTOMATIC,
+    BOTH,
+    END_USER,
     MET,
     MODALS,
+    NO_SOURCE,
     NOT_APPLICABLE,
     NOT_ASSESSED,
+    NOT_BOUND,
     NOT_MET,
+    NOT_RECORDED,
+    NOT_TRIGGERED,
     PARTIAL,
     PHASES,
     ROLES,
+    STAKEHOLDERS,
     STATUS_RANK,
     STATUSES,
 )
@@ -45,22 +63,24 @@ __all__ = [
     "HISTORY_CHECKS",
     "RunFacts",
     "assess",
+    "by_provision",
     "gaps",
     "summary",
+    "totals",
     "write_csv",
 ]
 
+# What a row says of its provision, the same in the per-role table and the roll-up.
+ABOUT = ["provision", "principle", "principle_title", "phase", "modal", "modals"]
 COLUMNS = [
-    "provision",
-    "principle",
-    "principle_title",
-    "phase",
-    "modal",
+    *ABOUT,
     "role",
     "status",
     "status_rank",
-    "method",
+    "scope",
+    "source",
     "evidence",
+    "facts",
     "reason",
 ]
 
@@ -77,15 +97,15 @@ def assess(
     today = today or dt.date.today()
     _check_attestations(model, catalogue)
     inputs = Inputs(model, analysis.graph, analysis.assessment, analysis.library, facts, today)
-    results = {pid: check(inputs) for pid, check in CHECKS.items()}
-    roles = [r for r in ROLES if r in model.system.roles]
+    verdicts = {pid: check(inputs) for pid, check in CHECKS.items()}
+    held = [r for r in ROLES if r in model.system.roles]
     rows = []
     for provision in catalogue.provisions:
         title = catalogue.principle(provision.principle).title
+        # End-users hold no role in the organisation; their duties are listed where they exist.
+        roles = held + ([END_USER] if END_USER in provision.stakeholders else [])
         for role in roles:
-            status, method, evidence, reason = _decide(
-                provision, role, results.get(provision.id), model, today
-            )
+            row = _decide(provision, role, verdicts.get(provision.id), model, today)
             rows.append(
                 {
                     "provision": provision.id,
@@ -93,12 +113,13 @@ def assess(
                     "principle_title": title,
                     "phase": provision.phase,
                     "modal": provision.modal,
+                    "modals": "+".join(provision.modals),
                     "role": role,
-                    "status": status,
-                    "status_rank": STATUS_RANK[status],
-                    "method": method,
-                    "evidence": one_line(evidence, 2000),
-                    "reason": one_line(reason, 300),
+                    **row,
+                    "status_rank": STATUS_RANK[row["status"]],
+                    "evidence": one_line(row["evidence"], 2000),
+                    "facts": one_line(row["facts"], 2000),
+                    "reason": one_line(row["reason"], 300),
                 }
             )
     return pd.DataFrame(rows, columns=COLUMNS)
@@ -121,32 +142,94 @@ def _check_attestations(model: SystemModel, catalogue: Catalogue) -> None:
 
 
 def _decide(
-    provision: Provision, role: str, result: Result | None, model: SystemModel, today: dt.date
-) -> tuple[str, str, str, str]:
-    """(status, method, evidence, reason) for one provision and role."""
+    provision: Provision, role: str, verdict: Verdict | None, model: SystemModel, today: dt.date
+) -> dict[str, str]:
+    """status, scope, source, evidence, facts and reason for one provision and role."""
     if role not in provision.stakeholders:
         bound = ", ".join(provision.stakeholders)
-        return NOT_APPLICABLE, "none", "", f"{provision.id} binds {bound}, not the {role}"
+        return _row(
+            NOT_APPLICABLE,
+            NOT_BOUND,
+            NO_SOURCE,
+            "",
+            f"{provision.id} binds {bound}, not the {role}",
+        )
     attestation = _attestation(model, provision.id, role)
-    if result is not None and not (result[0] == NOT_ASSESSED and attestation):
-        status, evidence, reason = result
-        if attestation is not None:
-            evidence = f"{evidence} | also attested: {_describe(attestation)}".lstrip(" |")
-            attested = ATTESTED_AS[attestation.status]
-            # An attestation sees what no check can: a check that passes never overrides a
-            # "partial" or "not met" someone attested.
-            if attested in (PARTIAL, NOT_MET) and STATUS_RANK[attested] < STATUS_RANK[status]:
-                reason = f"attested {attested} on {attestation.date}, which stands over the check: {reason}"
-                status = attested
-        return status, "automatic", evidence, reason
-    if attestation is not None:
+    attested_facts = f"attestation: {_describe(attestation)}" if attestation else ""
+    if role == END_USER:
+        verdict = None  # the checks see the organisation's system, not what End-users do
+    if verdict is None or verdict.status == NOT_ASSESSED and attestation is None:
+        if attestation is None:
+            reason = (
+                verdict.reason
+                if verdict is not None
+                else "an End-user duty: pass it on (terms of use, guidance) and attest that you did"
+                if role == END_USER
+                else "no automatic check and no attestation"
+            )
+            if verdict is None:
+                return _row(NOT_ASSESSED, APPLIES, NO_SOURCE, "", reason)
+            return _row(NOT_ASSESSED, APPLIES, AUTOMATIC, "", reason, _trail(verdict))
         status, evidence, reason = _from_attestation(
             attestation, model.system.review_interval_days, today
         )
-        if result is not None:  # a run-history check without history yields to the attestation
-            reason = f"{result[2]}; {reason}"
-        return status, "attestation", evidence, reason
-    return NOT_ASSESSED, "none", "", "no automatic check and no attestation"
+        return _row(status, _scope(status), ATTESTED, evidence, reason, attested_facts)
+    facts = "; ".join(f for f in (_trail(verdict), attested_facts) if f)
+    if attestation is None:
+        return _row(
+            verdict.status,
+            verdict.scope or APPLIES,
+            AUTOMATIC,
+            verdict.evidence,
+            verdict.reason,
+            facts,
+        )
+    if verdict.status in (NOT_ASSESSED, NOT_APPLICABLE):
+        # The check cannot see it (no run history), or found nothing that triggers it: the
+        # attestation covers what the check could not.
+        status, evidence, reason = _from_attestation(
+            attestation, model.system.review_interval_days, today
+        )
+        return _row(status, _scope(status), BOTH, evidence, f"{verdict.reason}; {reason}", facts)
+    status, reason = verdict.status, verdict.reason
+    evidence = f"{verdict.evidence} | also attested: {_describe(attestation)}".lstrip(" |")
+    attested = ATTESTED_AS[attestation.status]
+    # An attestation sees what no check can: a check that passes never overrides a "partial"
+    # or "not met" someone attested.
+    if attested in (PARTIAL, NOT_MET) and STATUS_RANK[attested] < STATUS_RANK[status]:
+        reason = f"attested {attested} on {attestation.date}, which stands over the check: {reason}"
+        status = attested
+    return _row(status, APPLIES, BOTH, evidence, reason, facts)
+
+
+def _row(
+    status: str, scope: str, source: str, evidence: str, reason: str, facts: str = ""
+) -> dict[str, str]:
+    return {
+        "status": status,
+        "scope": scope,
+        "source": source,
+        "evidence": evidence,
+        "facts": facts,
+        "reason": reason,
+    }
+
+
+def _scope(status: str) -> str:
+    """The scope of an attested status: an attested "not applicable" says nothing triggers it."""
+    return NOT_TRIGGERED if status == NOT_APPLICABLE else APPLIES
+
+
+def _trail(v: Verdict) -> str:
+    """The facts a check used, as one line: 'assets: …; controls: …; run history: …'."""
+    parts = []
+    if v.assets:
+        parts.append(f"assets: {', '.join(v.assets)}")
+    if v.controls:
+        parts.append(f"controls: {', '.join(v.controls)}")
+    if v.history:
+        parts.append(v.history)
+    return "; ".join(parts)
 
 
 def _attestation(model: SystemModel, provision_id: str, role: str) -> Attestation | None:
@@ -210,19 +293,73 @@ def provision_key(provision_id: str) -> tuple[int, ...]:
     return tuple(int(part) for part in re.split(r"[.-]", provision_id))
 
 
+def _open(df: pd.DataFrame) -> pd.Series:
+    """Rows a reviewer must look at: not met, partial, or "not applicable" for want of a fact."""
+    return df["status"].isin([NOT_MET, PARTIAL]) | (
+        df["status"].eq(NOT_APPLICABLE) & df["scope"].eq(NOT_RECORDED)
+    )
+
+
 def gaps(df: pd.DataFrame) -> pd.DataFrame:
-    """Rows not met or partial: shall before should, then by phase, provision number and role."""
-    open_ = df[df["status"].isin([NOT_MET, PARTIAL])]
+    """Rows not met or partial, and "not applicable" rows whose triggering fact is not recorded:
+    shall before should, then by phase, provision number and role."""
+    open_ = df[_open(df)]
     order = sorted(
         open_.index,
         key=lambda i: (
             MODALS.index(open_.at[i, "modal"]),
             PHASES.index(open_.at[i, "phase"]),
             provision_key(open_.at[i, "provision"]),
-            ROLES.index(open_.at[i, "role"]),
+            STAKEHOLDERS.index(open_.at[i, "role"]),
         ),
     )
     return open_.loc[order].reset_index(drop=True)
+
+
+PROVISION_COLUMNS = [
+    *ABOUT,
+    "roles",
+    "involves",
+    "status",
+    "status_rank",
+    "scope",
+    "source",
+    "reason",
+]
+
+
+def by_provision(df: pd.DataFrame) -> pd.DataFrame:
+    """One line per provision: the worst status across the roles it binds (End-users included),
+    which roles those are, and whom it involves without binding. A provision that binds none of
+    the roles held is "not applicable" with scope "role not bound"."""
+    catalogue = load_catalogue()
+    involves = {p.id: ", ".join(p.involves) for p in catalogue.provisions}
+    lines = []
+    for pid, rows in df.groupby("provision", sort=False):
+        bound = rows[rows["scope"] != NOT_BOUND]
+        worst = (bound if len(bound) else rows).sort_values("status_rank", kind="stable").iloc[0]
+        first = rows.iloc[0]
+        lines.append(
+            {
+                **{k: first[k] for k in ABOUT},
+                "roles": ", ".join(bound["role"]),
+                "involves": involves.get(pid, ""),
+                "status": worst["status"],
+                "status_rank": worst["status_rank"],
+                "scope": worst["scope"],
+                "source": "+".join(dict.fromkeys(bound["source"])) if len(bound) else NO_SOURCE,
+                "reason": worst["reason"]
+                if len(bound) <= 1
+                else f"{worst['role']}: {worst['reason']}",
+            }
+        )
+    return pd.DataFrame(lines, columns=PROVISION_COLUMNS)
+
+
+def totals(df: pd.DataFrame) -> dict[str, int]:
+    """How many provisions (not rows) stand at each status, rolled up over roles."""
+    counts = by_provision(df)["status"].value_counts()
+    return {s: int(counts.get(s, 0)) for s in STATUSES}
 
 
 def write_csv(df: pd.DataFrame, path: str | os.PathLike) -> Path:

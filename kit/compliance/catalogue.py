@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from kit.compliance.files import DEFAULT_EDITION, available_editions, catalogue_file
 from kit.model import yamlio
-from kit.vocab import Phase, Role
+from kit.vocab import Phase, Stakeholder
 
 __all__ = [
     "DEFAULT_EDITION",
@@ -28,8 +28,6 @@ __all__ = [
 ]
 
 
-# End-users and Affected entities benefit from provisions but are never bound by them.
-Stakeholder = Role
 Modal = Literal["shall", "should"]
 PhaseId = Phase
 
@@ -72,7 +70,7 @@ class Principle(BaseModel):
 
 
 class Provision(BaseModel):
-    """One provision: its modal verbs, the roles it binds and saikit's summary of it."""
+    """One provision: its modal verbs, who it binds and involves, and saikit's summary of it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -81,7 +79,10 @@ class Provision(BaseModel):
     phase: PhaseId  # derived from the principle when the catalogue is loaded
     modal: Modal
     modals: tuple[Modal, ...]
-    stakeholders: tuple[Stakeholder, ...]
+    stakeholders: tuple[Stakeholder, ...]  # bound by the provision's modal verb
+    involves: tuple[
+        Stakeholder, ...
+    ] = ()  # named by it (to inform, support or bring in), not bound
     summary: str
 
     @model_validator(mode="after")
@@ -94,6 +95,8 @@ class Provision(BaseModel):
             )
         if not self.stakeholders or len(set(self.stakeholders)) != len(self.stakeholders):
             raise ValueError(f"{self.id}: stakeholders must be non-empty and distinct")
+        if set(self.involves) & set(self.stakeholders):
+            raise ValueError(f"{self.id}: a stakeholder is either bound or involved, not both")
         return self
 
 

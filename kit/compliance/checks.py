@@ -3,7 +3,12 @@
 Each check reads the model, its asset graph and assessed findings, the threat library and, for a
 few, the run history, and returns (status, evidence, reason). The reason is one line naming the
 assets involved, so a reviewer can verify it against the system file. A check with nothing to
-look at returns "not applicable"; a run-history check without history returns "not assessed".
+look at returns "not applicable": either nothing in the system triggers the provision, or the
+fact that would trigger it is not recorded (`not_recorded`, which the gaps view keeps). A
+run-history check without history returns "not assessed".
+
+Registered checks return a `Verdict`: the result plus its trail, the facts the check used (the
+assets it judged, the controls it found and the run history it read), gathered as it runs.
 
 Two verdicts are used. Coverage (inventory, documentation, monitoring): every asset in scope
 passes → met, some do → partial, none do → not met. Strict (a security control on an exposed or
@@ -17,7 +22,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from functools import cached_property, wraps
 
 from kit.compliance.facts import RunFacts
@@ -33,6 +39,8 @@ from kit.vocab import (
     NOT_APPLICABLE,
     NOT_ASSESSED,
     NOT_MET,
+    NOT_RECORDED,
+    NOT_TRIGGERED,
     PARTIAL,
     UNRESOLVED,
 )
@@ -40,6 +48,39 @@ from kit.vocab import (
 NO_HISTORY = "no run history: run `saikit run`"
 
 Result = tuple[str, str, str]  # (status, evidence, reason)
+
+
+@dataclass
+class Trail:
+    """The facts one check used, gathered while it runs (see `check`)."""
+
+    assets: dict[str, None] = field(default_factory=dict)  # judged, in order, once each
+    controls: dict[str, None] = field(default_factory=dict)  # "control on asset (status)"
+    history: str = ""  # the run history read, described
+    not_recorded: bool = False  # "not applicable" because a triggering fact is not recorded
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a registered check returns: its result and the facts behind it."""
+
+    status: str
+    evidence: str
+    reason: str
+    assets: tuple[str, ...] = ()
+    controls: tuple[str, ...] = ()
+    history: str = ""
+    scope: str = ""  # for "not applicable": NOT_TRIGGERED or NOT_RECORDED
+
+
+_TRAIL: ContextVar[Trail | None] = ContextVar("compliance_trail", default=None)
+
+
+def _note_assets(ids: Iterable[str]) -> None:
+    trail = _TRAIL.get()
+    if trail is not None:
+        trail.assets.update(dict.fromkeys(ids))
+
 
 SENSITIVE = frozenset({"confidential", "personal", "special_category"})
 DATA_TYPES = ("dataset", "vector_store", "log_store")
@@ -53,8 +94,16 @@ class Inputs:
     graph: AssetGraph
     assessment: Assessment
     library: Library
-    facts: RunFacts | None
+    history: RunFacts | None
     today: dt.date
+
+    @property
+    def facts(self) -> RunFacts | None:
+        """The run history; reading it puts it in the check's trail."""
+        trail = _TRAIL.get()
+        if trail is not None and not trail.history:
+            trail.history = _describe_history(self.history)
+        return self.history
 
     def assets(self, *types: str) -> list[Asset]:
         """Active assets of the given types (all types when none are named), in file order."""
@@ -74,6 +123,9 @@ class Inputs:
         if not found:
             return None
         status, control = min(found, key=lambda sc: sc[0] != "implemented")
+        trail = _TRAIL.get()
+        if trail is not None:
+            trail.controls[f"{control} on {asset_id} ({status})"] = None
         return control, status
 
     def controls_for(self, *provisions: str) -> set[str]:
@@ -84,19 +136,38 @@ class Inputs:
 
 
 Check = Callable[[Inputs], Result]
-CHECKS: dict[str, Check] = {}
+CHECKS: dict[str, Callable[[Inputs], Verdict]] = {}
 HISTORY_CHECKS: set[str] = set()
 
 
 def check(provision_id: str, *, history: bool = False) -> Callable[[Check], Check]:
     """Register a check for a provision; `history` checks report not assessed without run facts."""
 
-    def register(fn: Check) -> Check:
+    def register(fn: Check) -> Callable[[Inputs], Verdict]:
         @wraps(fn)
-        def run(inp: Inputs) -> Result:
-            if history and inp.facts is None:
-                return NOT_ASSESSED, "", NO_HISTORY
-            return fn(inp)
+        def run(inp: Inputs) -> Verdict:
+            trail = Trail()
+            token = _TRAIL.set(trail)
+            try:
+                if history and inp.facts is None:
+                    status, evidence, reason = NOT_ASSESSED, "", NO_HISTORY
+                else:
+                    status, evidence, reason = fn(inp)
+            finally:
+                _TRAIL.reset(token)
+            known = {a.id for a in inp.model.assets}
+            scope = ""
+            if status == NOT_APPLICABLE:
+                scope = NOT_RECORDED if trail.not_recorded else NOT_TRIGGERED
+            return Verdict(
+                status,
+                evidence,
+                reason,
+                assets=tuple(a for a in trail.assets if a in known),
+                controls=tuple(trail.controls),
+                history=trail.history,
+                scope=scope,
+            )
 
         CHECKS[provision_id] = run
         if history:
@@ -137,6 +208,7 @@ def every(
     """
     if not rows:
         return NOT_APPLICABLE, "", empty
+    _note_assets(item.split(" (")[0] for item, _, _ in rows)  # "orphan (no owner)" → "orphan"
     failing = [item for item, ok, _ in rows if not ok]
     evidence = "; ".join(f"{item}: {seen}" for item, _, seen in rows)
     total = len(rows)
@@ -165,6 +237,29 @@ _PLACEHOLDER = re.compile(
 def stated(text: str | None) -> bool:
     """Whether a free-text fact is filled in: not empty and not a placeholder."""
     return bool(text) and not _PLACEHOLDER.match(text)
+
+
+def not_recorded(reason: str) -> Result:
+    """ "Not applicable" because the fact that would trigger the provision is not recorded: the
+    gaps view keeps it, and an attestation can settle it."""
+    trail = _TRAIL.get()
+    if trail is not None:
+        trail.not_recorded = True
+    return NOT_APPLICABLE, "", f"not recorded: {reason}"
+
+
+def unstated(assets: Iterable[Asset], fact: str) -> list[str]:
+    """IDs of the assets whose file leaves `fact` out (so it holds only the schema's default)."""
+    return [a.id for a in assets if fact not in a.model_fields_set]
+
+
+def _describe_history(facts: RunFacts | None) -> str:
+    if facts is None:
+        return "no run history"
+    if facts.last_run_time is None:
+        return "run history: no published run"
+    config = (facts.last_run_config_sha256 or "")[:12]
+    return f"run history: last run {facts.last_run_time:%Y-%m-%d %H:%M} (configuration {config})"
 
 
 def _run_age(inp: Inputs) -> int | None:
@@ -361,7 +456,7 @@ def superfluous_modalities_managed(inp: Inputs) -> Result:
     """A model offering modalities the system does not use has a restriction or a risk decision."""
     models = [a for a in inp.assets("model") if a.modalities_offered]
     if not models:
-        return NOT_APPLICABLE, "", "no model records modalities_offered"
+        return not_recorded("no model records modalities_offered")
     flagged = [m for m in models if set(m.modalities_offered) - set(m.modalities_used)]
     if not flagged:
         return (
@@ -593,6 +688,11 @@ def sensitive_data_access_protected(inp: Inputs) -> Result:
             continue
         ok, seen = _control_seen(inp, a.id, controls)
         rows.append((a.id, ok, f"{a.sensitivity}; {seen}"))
+    unclassified = unstated(inp.assets(*DATA_TYPES), "sensitivity")
+    if not rows and unclassified:
+        return not_recorded(
+            f"no data store is sensitive, but {names(unclassified)} record no sensitivity"
+        )
     return every(
         rows,
         "sensitive data stores",
@@ -615,6 +715,14 @@ def confidential_weights_and_training_data_protected(inp: Inputs) -> Result:
             continue
         ok, seen = _control_seen(inp, a.id, controls)
         rows.append((a.id, ok, f"{a.type}, {a.sensitivity}; {seen}"))
+    in_scope = [
+        a for a in inp.assets() if a.type == "model" or (a.type in DATA_TYPES and a.id in trains)
+    ]
+    unclassified = unstated(in_scope, "sensitivity")
+    if not rows and unclassified:
+        return not_recorded(
+            f"no model or training data is confidential, but {names(unclassified)} record no sensitivity"
+        )
     return every(
         rows,
         "sensitive models and training datasets",

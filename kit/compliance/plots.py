@@ -1,36 +1,42 @@
-"""Pictures of compliance: the coverage heatmap of principles by role."""
+"""Pictures of compliance: provisions by status for each principle.
+
+One bar per principle, one segment per status, counted in provisions (the roll-up of
+`assessment.by_provision`: a provision's worst status across the roles it binds). The number
+in a segment is the segment's length, so text and colour always agree; "not assessed" is grey
+and hatched, so it never reads as "not met"; "not applicable" provisions are counted beside the
+bar, not drawn.
+"""
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from kit.graph.plots import Picture
-from kit.vocab import MET, NOT_APPLICABLE, PARTIAL, ROLES
+from kit.vocab import MET, NOT_APPLICABLE, NOT_ASSESSED, NOT_MET, PARTIAL, STATUS_COLOURS
 
 LABEL_WIDTH = 34
+# Drawn left to right: what is settled first, then what needs work, then what nobody looked at.
+DRAWN = (MET, PARTIAL, NOT_MET, NOT_ASSESSED)
+HATCH = {NOT_ASSESSED: "///"}
+_PLAIN = {"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none"}
 
 
-def coverage(df: pd.DataFrame) -> pd.DataFrame:
-    """Per principle and role: met, partial and applicable counts and the share met (partial = ½).
+def counts(df: pd.DataFrame) -> pd.DataFrame:
+    """Per principle: how many provisions stand at each status (rolled up over roles)."""
+    from kit.compliance.assessment import by_provision
 
-    Applicable counts every row but "not applicable", so "not assessed" lowers the share.
-    """
-    rows = df.assign(
-        met=df["status"].eq(MET).astype(int),
-        partial=df["status"].eq(PARTIAL).astype(int),
-        applicable=df["status"].ne(NOT_APPLICABLE).astype(int),
-    )
-    out = (
-        rows.groupby(["principle", "principle_title", "role"], sort=False)[
-            ["met", "partial", "applicable"]
-        ]
-        .sum()
+    rolled = by_provision(df)
+    table = (
+        rolled.groupby(["principle", "principle_title"], sort=True)["status"]
+        .value_counts()
+        .unstack(fill_value=0)
+        .reindex(columns=[*DRAWN, NOT_APPLICABLE], fill_value=0)
         .reset_index()
     )
-    share = (out["met"] + 0.5 * out["partial"]) / out["applicable"].where(out["applicable"] > 0)
-    return out.assign(share=share)
+    table.columns.name = None
+    return table
 
 
 def principle_label(number: int, title: str, width: int = LABEL_WIDTH) -> str:
@@ -39,51 +45,67 @@ def principle_label(number: int, title: str, width: int = LABEL_WIDTH) -> str:
     return label if len(label) <= width else label[: width - 1].rstrip() + "…"
 
 
-def coverage_heatmap(df: pd.DataFrame, title: str = "") -> Figure:
-    """Principles × roles heatmap of the table: colour = share met, text = met/applicable.
+def status_chart(df: pd.DataFrame, title: str = "") -> Figure:
+    """Stacked bars of provisions by status, one bar per principle (P1 at the top).
 
-    Cells where nothing applies are left grey and marked "n.a.". Returns the Figure (never shown).
+    Returns the Figure (never shown).
     """
-    cov = coverage(df)
-    roles = [r for r in ROLES if r in set(cov["role"])]
-    principles = cov[["principle", "principle_title"]].drop_duplicates().sort_values("principle")
-    grid = np.full((len(principles), len(roles)), np.nan)
-    text = [["n.a."] * len(roles) for _ in range(len(principles))]
-    row_of = {p: i for i, p in enumerate(principles["principle"])}
-    for r in cov.itertuples(index=False):
-        i, j = row_of[r.principle], roles.index(r.role)
-        if r.applicable:
-            grid[i, j] = r.share
-            text[i][j] = f"{r.met}/{r.applicable}"
-    fig = Picture(
-        figsize=(3.2 + 1.9 * len(roles), 0.9 + 0.42 * len(principles)), layout="constrained"
-    )
+    table = counts(df)
+    fig = Picture(figsize=(9.5, 1.4 + 0.38 * len(table)), layout="constrained")
     ax = fig.add_subplot()
-    cmap = _colour_map()
-    image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=0, vmax=1, aspect="auto")
-    for i in range(len(principles)):
-        for j in range(len(roles)):
-            dark = not np.isnan(grid[i, j]) and (grid[i, j] < 0.2 or grid[i, j] > 0.85)
-            ax.text(
-                j,
-                i,
-                text[i][j],
-                ha="center",
-                va="center",
-                fontsize=9,
-                color="white" if dark else "#1a1a1a",
-            )
-    ax.set_xticks(range(len(roles)), [r.replace("_", " ") for r in roles])
+    ys = list(range(len(table)))
+    left = [0] * len(table)
+    for status in DRAWN:
+        widths = table[status].tolist()
+        ax.barh(
+            ys,
+            widths,
+            left=left,
+            color=STATUS_COLOURS[status],
+            edgecolor="#555555",
+            linewidth=0.6,
+            hatch=HATCH.get(status),
+            height=0.7,
+        )
+        for y, x0, w in zip(ys, left, widths, strict=True):
+            if w:
+                ax.text(
+                    x0 + w / 2,
+                    y,
+                    str(w),
+                    ha="center",
+                    va="center",
+                    fontsize=9,
+                    color="white" if status == NOT_MET else "#1a1a1a",
+                    # a number on hatching sits on a patch of plain background, to stay legible
+                    bbox=_PLAIN if status in HATCH else None,
+                )
+        left = [a + b for a, b in zip(left, widths, strict=True)]
+    widest = max(left, default=0)
+    for y, total, na in zip(ys, left, table[NOT_APPLICABLE], strict=True):
+        if na:
+            ax.text(total + 0.15, y, f"+{na} n/a", va="center", fontsize=8, color="#555555")
     ax.set_yticks(
-        range(len(principles)),
-        [principle_label(n, t) for n, t in principles.itertuples(index=False)],
+        ys,
+        [
+            principle_label(n, t)
+            for n, t in zip(table["principle"], table["principle_title"], strict=True)
+        ],
     )
-    fig.colorbar(image, ax=ax, label="share met (partial counts half)", shrink=0.8)
-    fig.headline(title or "Provisions met of applicable, by principle and role", ax, fontsize=10)
+    ax.invert_yaxis()
+    ax.set_xlim(0, widest + 1.6)
+    ax.set_xlabel("provisions (worst status across the roles each binds)")
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.legend(
+        handles=[
+            Patch(facecolor=STATUS_COLOURS[s], edgecolor="#555555", hatch=HATCH.get(s), label=s)
+            for s in DRAWN
+        ],
+        loc="lower right",
+        fontsize=8,
+        frameon=False,
+        ncols=len(DRAWN),
+        bbox_to_anchor=(1, 1.06),
+    )
+    fig.headline(title or "Provisions by status, per principle", ax, fontsize=11)
     return fig
-
-
-def _colour_map():
-    from matplotlib import colormaps
-
-    return colormaps["RdYlGn"].with_extremes(bad="#e0e0e0")

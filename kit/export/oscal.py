@@ -25,13 +25,14 @@ import uuid
 from kit import __version__
 from kit.compliance.catalogue import Catalogue, load_catalogue
 from kit.runs.rundata import RunData
-from kit.vocab import MET, NOT_MET
+from kit.vocab import MET, NOT_BOUND, NOT_MET
 
 OSCAL_VERSION = "1.2.1"  # the version compliance-trestle 5.2 models
 NS = "urn:saikit:oscal"  # the namespace of saikit's own property names
 _ROOT = uuid.uuid5(uuid.NAMESPACE_URL, "urn:saikit:oscal")
 _STATE = {MET: ("satisfied", "pass"), NOT_MET: ("not-satisfied", "fail")}
-_METHOD = {"automatic": "TEST", "attestation": "EXAMINE"}
+# A verdict's source (vocab.SOURCES) → OSCAL observation methods.
+_METHODS = {"automatic": ["TEST"], "attested": ["EXAMINE"], "both": ["TEST", "EXAMINE"]}
 
 
 def stable_uuid(*parts: str) -> str:
@@ -108,6 +109,7 @@ def _control(p) -> dict:
             _prop("modal", p.modal),
             _prop("phase", p.phase),
             *[_prop("stakeholder", s) for s in p.stakeholders],
+            *[_prop("involves", s) for s in p.involves],
         ],
         "parts": [{"id": f"{cid}_smt", "name": "statement", "prose": p.summary}],
     }
@@ -129,20 +131,26 @@ def assessment_results(run: RunData, timestamp: dt.datetime | None = None) -> di
     collected = m.get("time") or _now(timestamp)
     observations, findings = [], []
     for r in prov.itertuples(index=False):
-        if r.status == "not applicable":
+        if r.scope == NOT_BOUND:  # not the role's provision: nothing was assessed
             continue
         key = (run.system_id, run.run_id, r.provision, r.role)
         obs_uuid = stable_uuid("observation", *key)
         evidence = " ".join(str(r.evidence).split())
+        facts = " ".join(str(r.facts).split())
         observations.append(
             {
                 "uuid": obs_uuid,
                 "title": f"{r.provision} for the {r.role.replace('_', ' ')}",
                 "description": " ".join(str(r.reason).split()) or r.status,
-                "props": [_prop("assessment-method", r.method), _prop("role", r.role)],
-                "methods": [_METHOD.get(r.method, "UNKNOWN")],
+                "props": [
+                    _prop("source", r.source),
+                    _prop("scope", r.scope.replace(" ", "-")),
+                    _prop("role", r.role),
+                ],
+                "methods": _METHODS.get(r.source, ["UNKNOWN"]),
                 "types": ["control-objective"],
                 **({"relevant-evidence": [{"description": evidence}]} if evidence else {}),
+                **({"remarks": f"Facts behind the verdict: {facts}"} if facts else {}),
                 "collected": collected,
             }
         )

@@ -27,7 +27,7 @@ from kit.errors import MAX_PROBLEMS, Hint, InputError, Problem, Suggestions, for
 from kit.files import read_problem, resolve
 from kit.model import yamlio
 from kit.model.files import decisions_file
-from kit.vocab import Band, Role, flow_id
+from kit.vocab import Band, Role, Stakeholder, flow_id
 
 Slug = Annotated[
     str,
@@ -230,7 +230,7 @@ class Attestation(_Strict):
     evidence: Text | None = None
     owner: str | None = None
     date: dt.date
-    role: Role | None = None
+    role: Stakeholder | None = None  # a held role, or end_user for a duty passed on to End-users
     note: Text | None = None
 
 

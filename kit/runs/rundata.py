@@ -20,6 +20,7 @@ import pandas as pd
 from kit.errors import fail
 from kit.risk.scoring import REGISTER_COLUMNS
 from kit.tables import read_csv
+from kit.vocab import APPLIES, NOT_APPLICABLE, NOT_BOUND
 
 # Register columns holding integers; every other register column is text.
 INTEGER_COLUMNS = tuple(
@@ -63,6 +64,12 @@ class RunData:
         for col in ("principle", "status_rank"):
             if col in df:
                 df[col] = df[col].astype(int)
+        if "source" not in df:  # a run from before verdicts recorded their source and scope
+            method = df.get("method", pd.Series("none", index=df.index))
+            df["source"] = method.replace({"attestation": "attested"})
+            unbound = df["status"].eq(NOT_APPLICABLE) & method.eq("none")
+            df["scope"] = unbound.map({True: NOT_BOUND, False: APPLIES})
+            df["facts"] = ""
         return df
 
     @cached_property
