@@ -82,7 +82,7 @@ def coverage(library: Library, taxonomies: Taxonomies) -> Coverage:
 
 def coverage_markdown(cov: Coverage, taxonomies: Taxonomies) -> str:
     """The coverage matrix as a Markdown page: a summary, then per edition each item with the
-    threats that raise it or the reason it is out of scope."""
+    threats that raise it or the key of the reason it is out of scope, the reasons last."""
     lines = [
         "# Threat library coverage",
         "",
@@ -112,23 +112,25 @@ def coverage_markdown(cov: Coverage, taxonomies: Taxonomies) -> str:
     for tax in taxonomies.taxonomies:
         lines += ["", f"## {tax.name} ({tax.edition})", ""]
         lines += ["| ID | Name | Threats or reason |", "|---|---|---|"]
-        lines += [_row(r, taxonomies) for r in cov.items[tax.key]]
+        lines += [_row(r) for r in cov.items[tax.key]]
         if tax.mitigations:
             lines += ["", f"### {tax.name} mitigations ({tax.edition}) → controls", ""]
             lines += ["| ID | Name | Controls or reason |", "|---|---|---|"]
-            lines += [_row(r, taxonomies) for r in cov.mitigations[tax.key]]
+            lines += [_row(r) for r in cov.mitigations[tax.key]]
         if tax.moved:
             lines += ["", f"### IDs moved after {tax.edition}", ""]
             lines += ["| ID here | In release | Now | Name there |", "|---|---|---|---|"]
             lines += [f"| {m.id} | {m.release} | {m.to} | {m.name} |" for m in tax.moved]
+    lines += ["", "## Why items are out of scope", ""]
+    lines += [f"- _{key}_: {reason}" for key, reason in taxonomies.reasons.items()]
     return "\n".join(lines) + "\n"
 
 
-def _row(row: Row, taxonomies: Taxonomies) -> str:
+def _row(row: Row) -> str:
     if row.by:
         cell = ", ".join(f"`{b}`" for b in row.by)
     elif row.item.out:
-        cell = f"out of scope ({row.item.out}): {taxonomies.reasons[row.item.out]}"
+        cell = f"out of scope: _{row.item.out}_"
     else:
         cell = "**not covered**"
     name = row.taxonomy.full_name(row.item).replace("|", "\\|")
