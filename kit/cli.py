@@ -162,6 +162,10 @@ def _parser() -> argparse.ArgumentParser:
         help="for a run: the run store to look in (default: ./runs/<system id>)",
     )
     c.add_argument("--no-pdf", dest="pdf", action="store_false", help="report: write the HTML only")
+    c = command("library", cmd_library, "the threat library: coverage of the pinned taxonomies")
+    c.add_argument("action", choices=["coverage"])
+    _library_arg(c)
+    c.add_argument("--out", metavar="PATH", help="write the Markdown matrix here, not to stdout")
     return p
 
 
@@ -643,3 +647,35 @@ EXPORTERS = {
     "graphml": _export_graphml,
     **dict.fromkeys(RUN_EXPORTS, _export_run),
 }
+
+
+def cmd_library(args) -> int:
+    """Print (or write) the coverage matrix; 1 when an in-scope item has no threat or control,
+    or a threat references an ID no pinned taxonomy has."""
+    from kit.files import write_atomic
+    from kit.threats.coverage import coverage, coverage_markdown
+    from kit.threats.library import load_library
+    from kit.threats.taxonomy import load_taxonomies
+
+    taxonomies = load_taxonomies()
+    cov = coverage(load_library(args.library), taxonomies)
+    text = coverage_markdown(cov, taxonomies)
+    if args.out:
+        print(f"wrote {write_atomic(args.out, text)}")
+    else:
+        print(escape_unsafe(text), end="")
+    for tid, taxonomy, edition, item in cov.unknown:
+        print(
+            escape_unsafe(
+                f"error: threat '{tid}' references {taxonomy} {edition} '{item}', "
+                "which no pinned taxonomy lists"
+            ),
+            file=sys.stderr,
+        )
+    for row in cov.gaps:
+        print(
+            f"error: {row.taxonomy.id} {row.taxonomy.edition} {row.item.id} is in scope "
+            "but nothing references it",
+            file=sys.stderr,
+        )
+    return 1 if cov.unknown or cov.gaps else 0

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -22,8 +22,8 @@ from kit.threats.files import files_in, library_files, shipped_directory
 from kit.vocab import Phase
 
 # Bounds on the library in force (the shipped one and every --library folder together), far
-# above what a real library needs (the shipped one: 34 threats, 453 tests of which 77 distinct
-# graph tests, 7,220 values, none of its files over 800), so that a hostile folder is refused
+# above what a real library needs (the shipped one: 43 threats, 557 tests of which 129 graph
+# tests, 11,005 values, none of its files over 900), so that a hostile folder is refused
 # before it costs seconds or memory: threat files, values per file and in all files together,
 # tests in all `when` conditions (factors' too) and, of them, graph tests.
 MAX_THREATS = 1_000
@@ -70,6 +70,29 @@ class Mitigation(_Strict):
     impact: Annotated[int, Field(ge=-4, le=0)] = 0
 
 
+class FiringExample(_Strict):
+    """A minimal system (same schema as a system file) on which the threat must raise a finding
+    at asset `at`."""
+
+    name: Annotated[str, Field(min_length=3, max_length=200)]
+    at: Slug
+    system: dict[str, Any]
+
+
+class QuietExample(_Strict):
+    """A near-miss system on which the threat must raise nothing."""
+
+    name: Annotated[str, Field(min_length=3, max_length=200)]
+    system: dict[str, Any]
+
+
+class Examples(_Strict):
+    """A threat's own examples: systems it must fire on, and near misses it must stay quiet on."""
+
+    fires: Annotated[list[FiringExample], Field(min_length=1)]
+    quiet: Annotated[list[QuietExample], Field(min_length=1)]
+
+
 class Threat(_Strict):
     """One AI threat: what it is, when it applies, how likely and harmful, what mitigates it."""
 
@@ -86,6 +109,7 @@ class Threat(_Strict):
     impact: Score
     factors: list[Factor] = Field(default_factory=list)
     false_positives: list[Annotated[str, Field(max_length=500)]] = Field(default_factory=list)
+    examples: Examples | None = None
     controls: list[Mitigation] = Field(default_factory=list)
     provisions: Annotated[list[ProvisionId], Field(min_length=1)]
     references: Annotated[list[Reference], Field(min_length=1)]
@@ -419,6 +443,8 @@ _KNOWN_FIELDS = sorted(
     | set(Factor.model_fields)
     | set(Mitigation.model_fields)
     | set(Reference.model_fields)
+    | set(Examples.model_fields)
+    | set(FiringExample.model_fields)
     | {
         "attribute",
         "equals",
