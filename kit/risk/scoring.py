@@ -226,7 +226,7 @@ def register(assessment: Assessment, model: SystemModel):
                 "factors": "; ".join(x.reason for x in f.match.factors),
                 "explanation": f.match.explanation,
                 "provisions": ", ".join(t.provisions),
-                "references": ", ".join(f"{r.id} ({r.taxonomy} {r.edition})" for r in t.references),
+                "references": ", ".join(r.label for r in t.references),
             }
         )
     return pd.DataFrame(rows, columns=list(REGISTER_COLUMNS))

@@ -52,6 +52,14 @@ class Reference(_Strict):
     edition: Annotated[str, Field(min_length=1, max_length=20)]
     name: str | None = None
 
+    @property
+    def label(self) -> str:
+        """'AML.T0051.000 (mitre-atlas 5.6.0)'; an ID that carries its year already, such as
+        'LLM01:2025', is not followed by the edition again."""
+        if self.id.endswith(f":{self.edition}"):
+            return f"{self.id} ({self.taxonomy})"
+        return f"{self.id} ({self.taxonomy} {self.edition})"
+
 
 class Factor(_Strict):
     """A circumstance that raises or lowers the base likelihood or impact."""
