@@ -1,0 +1,269 @@
+"""Other tools' formats: every export validated against its published schema in
+../shared/interop/, the official example files imported, and OTM / TM-BOM round trips.
+
+The runs are real `saikit run`s (see _export_runs); the schemas and examples are the published
+files, byte for byte (../shared/interop/PROVENANCE.md).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+from _export_runs import published_run
+
+from kit.cli import INTERCHANGE_EXPORTS
+from kit.export.interchange import INTERCHANGE, source_of
+from kit.inputs import load_checked
+from kit.runs.rundata import load_run
+
+ROOT = Path(__file__).resolve().parents[1]
+INTEROP = ROOT.parent / "shared" / "interop"
+EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+SYSTEMS = [p for p in EXAMPLES if not p.name.endswith(".decisions.yaml")]
+
+
+def validator(schema_file: str):
+    """A validator for a published schema, with its own draft and format checks. Threat
+    Dragon's schema uses Ajv's `nullable` keyword, which Threat Dragon's validator honours:
+    added here as Ajv does (null is allowed where `nullable: true`)."""
+    schema = json.loads((INTEROP / "schemas" / schema_file).read_text(encoding="utf-8"))
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
+    if "threat-dragon" in schema_file:
+        base_type = cls.VALIDATORS["type"]
+
+        def nullable_type(v, types, instance, schema):
+            if instance is None and schema.get("nullable"):
+                return
+            yield from base_type(v, types, instance, schema)
+
+        cls = jsonschema.validators.extend(cls, {"type": nullable_type})
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+def problems(schema_file: str, document: dict) -> list[str]:
+    return [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message[:200]}"
+        for e in validator(schema_file).iter_errors(document)
+    ]
+
+
+@pytest.fixture(scope="session")
+def example_run(tmp_path_factory):
+    return load_run(published_run(tmp_path_factory, "example"))
+
+
+def build(fmt: str, name, **kw) -> dict:
+    return INTERCHANGE[fmt].build(source_of(fmt, str(name) if name else None, **kw))
+
+
+def same_system(a, b) -> None:
+    assert [x.model_dump() for x in a.assets] == [x.model_dump() for x in b.assets]
+    assert [x.model_dump() for x in a.flows] == [x.model_dump() for x in b.flows]
+
+
+def test_cli_names_every_interchange_format():
+    assert tuple(INTERCHANGE_EXPORTS) == tuple(INTERCHANGE)
+
+
+# ---------------------------------------------------------------- OTM
+
+
+@pytest.mark.parametrize("system", SYSTEMS, ids=lambda p: p.stem)
+def test_otm_export_of_each_example_is_valid_otm(system):
+    doc = build("otm", system)
+    assert problems("otm_schema.json", doc) == []
+    model, _ = load_checked(system)
+    assert [c["id"] for c in doc["components"]] == [a.id for a in model.assets]
+    assert len(doc["dataflows"]) == len(model.flows)
+    zones = {z["id"] for z in doc["trustZones"]}
+    assert {c["parent"]["trustZone"] for c in doc["components"]} == zones
+
+
+def test_otm_export_of_a_run_carries_threats_on_their_assets(example_run):
+    doc = INTERCHANGE["otm"].build(source_of("otm", str(example_run.path)))
+    assert problems("otm_schema.json", doc) == []
+    register = example_run.register
+    assert {t["id"] for t in doc["threats"]} == set(register["threat_id"])
+    on = {(c["id"], t["threat"]) for c in doc["components"] for t in c.get("threats") or []}
+    assert on == set(zip(register["asset_id"], register["threat_id"], strict=True))
+    mitigations = {m["id"] for m in doc["mitigations"]}
+    used = {
+        m["mitigation"]
+        for c in doc["components"]
+        for t in c.get("threats") or []
+        for m in t["mitigations"]
+    }
+    assert used <= mitigations
+
+
+@pytest.mark.parametrize("system", SYSTEMS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("fmt", ["otm", "tmbom"])
+def test_export_then_import_gives_the_same_assets_and_flows(cli, tmp_path, system, fmt):
+    status, _, err = cli("export", fmt, system, "--out", tmp_path / f"x.{fmt}.json")
+    assert status == 0, err
+    status, _, err = cli("import", fmt, tmp_path / f"x.{fmt}.json", "--out", tmp_path / "back.yaml")
+    assert status == 0, err
+    back, _ = load_checked(tmp_path / "back.yaml")
+    original, _ = load_checked(system)
+    same_system(back, original)
+    assert back.system.name == original.system.name and back.system.roles == original.system.roles
+
+
+@pytest.mark.parametrize("name", ["otm-EXAMPLE.json", "otm-threat-dragon-mobile-cloud.otm.json"])
+def test_official_otm_examples_import_to_a_file_check_accepts(cli, tmp_path, name):
+    source = json.loads((INTEROP / "examples" / name).read_text(encoding="utf-8"))
+    status, _, err = cli("import", "otm", INTEROP / "examples" / name, "--out", tmp_path / "s.yaml")
+    assert status == 0, err
+    status, out, err = cli("check", tmp_path / "s.yaml")
+    assert status == 0, err
+    model, _ = load_checked(tmp_path / "s.yaml")
+    assert len(model.assets) == len(source["components"])
+    assert [a.name for a in model.assets] == [c["name"] for c in source["components"]]
+    text = (tmp_path / "s.yaml").read_text(encoding="utf-8")
+    assert "# TODO: type guessed from the OTM type" in text
+
+
+# ---------------------------------------------------------------- TM-BOM
+
+
+@pytest.mark.parametrize("system", SYSTEMS, ids=lambda p: p.stem)
+def test_tmbom_export_of_each_example_is_valid_tmbom_1_0_2(system):
+    doc = build("tmbom", system)
+    assert problems("threat-model.schema.v1.0.2.json", doc) == []
+
+
+def test_tmbom_export_of_a_run_scores_one_risk_per_finding(example_run):
+    doc = INTERCHANGE["tmbom"].build(source_of("tmbom", str(example_run.path)))
+    assert problems("threat-model.schema.v1.0.2.json", doc) == []
+    register = example_run.register
+    assert len(doc["risks"]) == len(register)
+    assert sorted(r["score"] for r in doc["risks"]) == sorted(register["residual_score"])
+    names = {t["symbolic_name"] for t in doc["threats"]}
+    assert {t for r in doc["risks"] for t in r["threats"]} <= names
+    assert {t for c in doc["controls"] for t in c["threats"]} <= names
+
+
+def test_husky_tmbom_example_imports_despite_its_dangling_references(cli, tmp_path):
+    path = INTEROP / "examples" / "tmbom-husky-ai-threat-model.json"
+    status, _, err = cli("import", "tmbom", path, "--out", tmp_path / "husky.yaml")
+    assert status == 0, err
+    assert cli("check", tmp_path / "husky.yaml")[0] == 0
+    notes = [
+        ln for ln in (tmp_path / "husky.yaml").read_text().splitlines() if ln.startswith("# NOTE")
+    ]
+    said = "\n".join(notes)
+    for dangling in (
+        "'api-keys-storage'",
+        "'secret-keys-storage'",
+        "'user'",
+        "'bastion' a data_store",
+    ):
+        assert dangling in said
+    source = json.loads(path.read_text(encoding="utf-8"))
+    declared = sum(len(source[k]) for k in ("actors", "components", "data_stores", "data_sets"))
+    model, _ = load_checked(tmp_path / "husky.yaml")
+    assert len(model.assets) == declared
+
+
+# ---------------------------------------------------------------- CycloneDX import
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "cyclonedx-valid-machine-learning-1.6.json",
+        "cyclonedx-valid-machine-learning-considerations-env-1.6.json",
+    ],
+)
+def test_official_cyclonedx_ml_examples_import_to_a_file_check_accepts(cli, tmp_path, name):
+    status, _, err = cli(
+        "import", "cyclonedx", INTEROP / "examples" / name, "--out", tmp_path / "s.yaml"
+    )
+    assert status == 0, err
+    assert cli("check", tmp_path / "s.yaml")[0] == 0
+    model, _ = load_checked(tmp_path / "s.yaml")
+    bom = json.loads((INTEROP / "examples" / name).read_text(encoding="utf-8"))
+    models = [a for a in model.assets if a.type == "model"]
+    assert [m.name for m in models] == [c["name"] for c in bom["components"]]
+    for c, m in zip(bom["components"], models, strict=True):
+        links = [r["url"] for r in c.get("externalReferences", [])]
+        assert (m.provenance.url if m.provenance else None) == (links[0] if links else None)
+        inline = c["modelCard"].get("modelParameters", {}).get("datasets", [])
+        trained = [f.source for f in model.flows if f.target == m.id and f.kind == "trains"]
+        assert len(trained) == len(inline)
+
+
+def test_saikit_bom_imports_back_with_its_components_and_fields(cli, tmp_path):
+    system = ROOT / "examples" / "credit-risk.yaml"
+    assert cli("export", "bom", system, "--out", tmp_path / "bom.json")[0] == 0
+    status, _, err = cli("import", "cyclonedx", tmp_path / "bom.json", "--out", tmp_path / "s.yaml")
+    assert status == 0, err
+    back, _ = load_checked(tmp_path / "s.yaml")
+    original, _ = load_checked(system)
+    components = {a.id: a for a in original.assets if a.type != "user_group"}  # people stay out
+    assert {a.id for a in back.assets} == set(components)
+    for a in back.assets:
+        o = components[a.id]
+        assert (a.type, a.sha256, a.version, a.sensitivity, a.exposure) == (
+            o.type,
+            o.sha256,
+            o.version,
+            o.sensitivity,
+            o.exposure,
+        )
+
+
+# ---------------------------------------------------------------- bad input to an import
+
+
+def test_import_never_overwrites_without_force(cli, tmp_path):
+    target = tmp_path / "system.yaml"
+    target.write_text("kept\n", encoding="utf-8")
+    source = INTEROP / "examples" / "otm-EXAMPLE.json"
+    status, _, err = cli("import", "otm", source, "--out", target)
+    assert status == 2 and f"{target}: exists; give --force" in err
+    assert target.read_text(encoding="utf-8") == "kept\n"
+    assert cli("import", "otm", source, "--out", target, "--force")[0] == 0
+    assert target.read_text(encoding="utf-8") != "kept\n"
+
+
+@pytest.mark.parametrize(
+    ("fmt", "text", "expected"),
+    [
+        ("otm", '{"project": {"id": "x", "name": "x"}}', "bad.json:1: not an OTM file"),
+        ("tmbom", '{"otmVersion": "0.2.0"}', "bad.json:1: not a TM-BOM file"),
+        ("cyclonedx", '{"otmVersion": "0.2.0"}', "bad.json:1: not a CycloneDX BOM"),
+        (
+            "otm",
+            '{"otmVersion": "0.2.0",\n "project": {"id": "x", "name": "x"},\n'
+            ' "components": [\n  {"name": "no id"}]}',
+            "bad.json:4 components[0]: 'id' is missing",
+        ),
+        (
+            "cyclonedx",
+            '{"bomFormat": "CycloneDX",\n "components": [\n  {"type": "data"}]}',
+            "bad.json:3 components[0]: 'name' is missing",
+        ),
+        ("otm", '{"otmVersion": "0.2.0",\n "project": ', "bad.json:2: "),
+        ("otm", '{"otmVersion": "0.2.0", "otmVersion": "0.2.0"}', "bad.json:1"),
+    ],
+)
+def test_bad_input_to_an_import_is_a_located_exit_2(cli, tmp_path, fmt, text, expected):
+    (tmp_path / "bad.json").write_text(text, encoding="utf-8")
+    status, out, err = cli("import", fmt, "bad.json", "--out", "s.yaml")
+    assert status == 2
+    assert expected in err and "Traceback" not in err
+    assert not (tmp_path / "s.yaml").exists()
+
+
+def test_a_huge_import_is_refused_before_it_is_read(cli, tmp_path):
+    big = tmp_path / "big.json"
+    with big.open("w") as fh:
+        fh.write('{"otmVersion": "0.2.0", "pad": "')
+        fh.write("x" * (11 * 1024 * 1024))
+        fh.write('"}')
+    status, _, err = cli("import", "otm", big, "--out", tmp_path / "s.yaml")
+    assert status == 2 and "the limit is 10,485,760 bytes" in err
