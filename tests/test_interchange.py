@@ -18,6 +18,7 @@ from kit.cli import INTERCHANGE_EXPORTS
 from kit.export.interchange import INTERCHANGE, source_of
 from kit.inputs import load_checked
 from kit.runs.rundata import load_run
+from kit.vocab import DECIDED, OPEN_ACTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 INTEROP = ROOT.parent / "shared" / "interop"
@@ -267,3 +268,96 @@ def test_a_huge_import_is_refused_before_it_is_read(cli, tmp_path):
         fh.write('"}')
     status, _, err = cli("import", "otm", big, "--out", tmp_path / "s.yaml")
     assert status == 2 and "the limit is 10,485,760 bytes" in err
+
+
+# ---------------------------------------------------------------- SARIF
+
+
+def test_sarif_has_one_result_per_open_action_at_its_asset_line(example_run, cli, tmp_path):
+    status, out, err = cli("export", "sarif", example_run.path, "--out", tmp_path / "x.sarif")
+    assert status == 0, err
+    doc = json.loads((tmp_path / "x.sarif").read_text(encoding="utf-8"))
+    assert problems("sarif-schema-2.1.0.json", doc) == []
+    register = example_run.register
+    open_actions = register[register["treatment"].isin(OPEN_ACTIONS)]
+    results = doc["runs"][0]["results"]
+    assert sorted(r["partialFingerprints"]["saikitFindingId/v1"] for r in results) == sorted(
+        open_actions["finding_id"]
+    )
+    system = Path(example_run.manifest["system_path"])
+    lines = system.read_text(encoding="utf-8").splitlines()
+    for r in results:
+        asset = r["properties"]["asset"]
+        where = r["locations"][0]["physicalLocation"]
+        assert Path(where["artifactLocation"]["uri"].removeprefix("file://")) == system.resolve()
+        assert lines[where["region"]["startLine"] - 1].strip() == f"- id: {asset}"
+    rules = doc["runs"][0]["tool"]["driver"]["rules"]
+    assert {r["ruleId"] for r in results} == {rule["id"] for rule in rules}
+    for r in results:
+        assert rules[r["ruleIndex"]]["id"] == r["ruleId"]
+    for rule in rules:
+        row = register[register["threat_id"] == rule["id"]].iloc[0]
+        assert (
+            rule["fullDescription"]["text"] == example_run.threats["threats"][rule["id"]]["summary"]
+        )
+        for ref in row["references"].split(", "):
+            assert ref.split(" ")[0] in rule["properties"]["tags"]
+            assert ref in rule["help"]["text"]
+
+
+@pytest.fixture(scope="session")
+def decided_run(tmp_path_factory):
+    """A run of the example whose accepted risk is reviewed in date (the shipped one is overdue)."""
+    root = tmp_path_factory.mktemp("decided")
+    for name in ("support-assistant.yaml", "support-assistant.decisions.yaml"):
+        text = (ROOT / "examples" / name).read_text(encoding="utf-8")
+        (root / name).write_text(text.replace("review_by: 2026-06-30", "review_by: 2099-06-30"))
+    return load_run(published_run(tmp_path_factory, "decided", root / "support-assistant.yaml"))
+
+
+def test_sarif_all_gives_every_finding_and_suppresses_the_decided(decided_run):
+    doc = INTERCHANGE["sarif"].build(source_of("sarif", str(decided_run.path), all_findings=True))
+    assert problems("sarif-schema-2.1.0.json", doc) == []
+    results = doc["runs"][0]["results"]
+    register = decided_run.register
+    assert len(results) == len(register)
+    decided = set(register[register["treatment"].isin(DECIDED)]["finding_id"])
+    assert decided  # the example records decisions
+    assert {r["properties"]["finding"] for r in results if r.get("suppressions")} == decided
+
+
+# ---------------------------------------------------------------- Threat Dragon
+
+
+def test_threat_dragon_demo_validates_with_the_nullable_keyword():
+    demo = json.loads(
+        (INTEROP / "examples" / "threat-dragon-v2-demo-threat-model.json").read_text()
+    )
+    assert problems("threat-dragon-v2.schema.json", demo) == []
+    plain = jsonschema.Draft7Validator(
+        json.loads((INTEROP / "schemas" / "threat-dragon-v2.schema.json").read_text())
+    )
+    assert len(list(plain.iter_errors(demo))) == 11  # the 11 strokeDasharray nulls
+
+
+def test_threat_dragon_model_puts_each_finding_on_its_asset(example_run, cli, tmp_path):
+    status, _, err = cli("export", "threat-dragon", example_run.path, "--out", tmp_path / "td.json")
+    assert status == 0, err
+    doc = json.loads((tmp_path / "td.json").read_text(encoding="utf-8"))
+    assert problems("threat-dragon-v2.schema.json", doc) == []
+    cells = doc["detail"]["diagrams"][0]["cells"]
+    model = source_of("threat-dragon", str(example_run.path)).model
+    nodes = [c for c in cells if c["shape"] != "flow"]
+    flows = [c for c in cells if c["shape"] == "flow"]
+    assert [c["data"]["name"] for c in nodes] == [a.name or a.id for a in model.assets]
+    assert len(flows) == len(model.flows)
+    ids = {c["id"] for c in nodes}
+    assert all(f["source"]["cell"] in ids and f["target"]["cell"] in ids for f in flows)
+    assert len({(c["position"]["x"], c["position"]["y"]) for c in nodes}) == len(nodes)
+    register = example_run.register
+    by_cell = {c["id"]: c for c in nodes}
+    asset_cell = {a.id: c["id"] for a, c in zip(model.assets, nodes, strict=True)}
+    for row in register.itertuples():
+        threats = by_cell[asset_cell[row.asset_id]]["data"]["threats"]
+        assert any(row.finding_id in t["description"] for t in threats)
+    assert doc["detail"]["threatTop"] == len(register)
