@@ -12,10 +12,11 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+import yaml
 from _export_runs import published_run
 
 from kit.cli import INTERCHANGE_EXPORTS
-from kit.export.interchange import INTERCHANGE, source_of
+from kit.export.interchange import INTERCHANGE, export_interchange, source_of
 from kit.inputs import load_checked
 from kit.runs.rundata import load_run
 from kit.vocab import DECIDED, OPEN_ACTIONS
@@ -23,6 +24,11 @@ from kit.vocab import DECIDED, OPEN_ACTIONS
 ROOT = Path(__file__).resolve().parents[1]
 INTEROP = ROOT.parent / "shared" / "interop"
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+ROLE_TITLE = {
+    "developer": "Developer",
+    "system_operator": "System Operator",
+    "data_custodian": "Data Custodian",
+}
 SYSTEMS = [p for p in EXAMPLES if not p.name.endswith(".decisions.yaml")]
 
 
@@ -361,3 +367,209 @@ def test_threat_dragon_model_puts_each_finding_on_its_asset(example_run, cli, tm
         threats = by_cell[asset_cell[row.asset_id]]["data"]["threats"]
         assert any(row.finding_id in t["description"] for t in threats)
     assert doc["detail"]["threatTop"] == len(register)
+
+
+# ---------------------------------------------------------------- CycloneDX 1.6 attestations
+
+
+def test_cdx_attestations_are_valid_cyclonedx_1_6_and_map_every_verdict(example_run, cli, tmp_path):
+    from kit.export.bom import validation_errors
+
+    status, _, err = cli(
+        "export", "cdx-attestations", example_run.path, "--out", tmp_path / "a.json"
+    )
+    assert status == 0, err
+    text = (tmp_path / "a.json").read_text(encoding="utf-8")
+    assert validation_errors(text) == []
+    doc = json.loads(text)
+    [standard] = doc["definitions"]["standards"]
+    provisions = [r for r in standard["requirements"] if "parent" in r]
+    assert len(provisions) == 72
+    refs = {r["bom-ref"] for r in standard["requirements"]}
+    prov = example_run.provisions
+    assessed = prov[prov["status"] != "not applicable"]
+    maps = [m for a in doc["declarations"]["attestations"] for m in a["map"]]
+    assert len(maps) == len(assessed)
+    assert {m["requirement"] for m in maps} <= refs
+    claims = {c["bom-ref"]: c for c in doc["declarations"]["claims"]}
+    scores = {"met": 1.0, "partial": 0.5, "not met": 0.0}
+    by_key = {
+        (m["requirement"], a["summary"]): m
+        for a in doc["declarations"]["attestations"]
+        for m in a["map"]
+    }
+    assert len(by_key) == len(maps)
+    for row in assessed.itertuples():
+        [m] = [
+            m
+            for a in doc["declarations"]["attestations"]
+            if a["summary"].endswith(f"{ROLE_TITLE[row.role]} role")
+            for m in a["map"]
+            if m["requirement"] == f"provision:{row.provision}"
+        ]
+        assert m["conformance"].get("score") == scores.get(row.status)
+        linked = m.get("claims", []) + m.get("counterClaims", [])
+        assert all(c in claims for c in linked)
+        assert bool(m.get("counterClaims")) == (row.status == "not met")
+
+
+def test_cdx_validator_rejects_a_broken_declaration(example_run):
+    from kit.export.bom import validation_errors
+
+    doc = INTERCHANGE["cdx-attestations"].build(
+        source_of("cdx-attestations", str(example_run.path))
+    )
+    doc["declarations"]["attestations"][0]["map"][0]["conformance"]["score"] = 2
+    assert validation_errors(json.dumps(doc)) != []
+
+
+# ---------------------------------------------------------------- CISO Assistant
+
+URN = (
+    r"^urn:([a-zA-Z0-9_-]+):([a-zA-Z0-9_-]+):([a-zA-Z0-9_-]+)(?::([a-zA-Z0-9_-]+))?:"
+    r"([0-9A-Za-z\[\]\(\)\-\._:]+)$"
+)
+
+
+def library_problems(lib) -> list[str]:
+    """CISO Assistant's library rules 1-9 as ../shared/interop/PROVENANCE.md states them."""
+    import re
+
+    out = []
+    if not isinstance(lib, dict):
+        return ["not a mapping"]
+    out += [
+        f"missing {k}"
+        for k in ("urn", "name", "version", "objects", "ref_id", "locale")
+        if k not in lib
+    ]
+    if not isinstance(lib.get("version"), int):
+        out.append("version is not an integer")
+    urns = [lib.get("urn", "")]
+    objects = lib.get("objects", {})
+    if "framework" in objects and "frameworks" in objects:
+        out.append("both framework and frameworks")
+    frameworks = objects.get("frameworks") or [objects.get("framework")]
+    threats = {t["urn"] for t in objects.get("threats", [])}
+    controls = {c["urn"] for c in objects.get("reference_controls", [])}
+    for fw in filter(None, frameworks):
+        out += [f"framework lacks {k}" for k in ("urn", "ref_id", "name") if k not in fw]
+        nodes = fw.get("requirement_nodes") or []
+        if not nodes:
+            out.append("no requirement nodes")
+        groups = {g["ref_id"] for g in fw.get("implementation_groups_definition", [])}
+        depth = {}
+        urns.append(fw["urn"])
+        for n in nodes:
+            urns.append(n.get("urn", ""))
+            if not isinstance(n.get("assessable"), bool):
+                out.append(f"{n.get('urn')}: assessable is not a boolean")
+            parent = n.get("parent_urn")
+            if parent is not None and parent not in depth:
+                out.append(f"{n['urn']}: unknown parent")
+            want = 1 if parent is None else depth.get(parent, 0) + 1
+            if n.get("depth") != want:
+                out.append(f"{n['urn']}: depth {n.get('depth')}, not {want}")
+            depth[n["urn"]] = n.get("depth")
+            if not set(n.get("implementation_groups", [])) <= groups:
+                out.append(f"{n['urn']}: unknown implementation group")
+            if len(n.get("ref_id", "")) > 100 or len(n.get("name", "")) > 200:
+                out.append(f"{n['urn']}: too long")
+            if (
+                not set(n.get("threats", [])) <= threats
+                or not set(n.get("reference_controls", [])) <= controls
+            ):
+                out.append(f"{n['urn']}: unknown threat or reference control")
+    out += [f"bad urn {u}" for u in urns if not re.match(URN, u.lower()) or len(u) > 255]
+    if len(urns) != len(set(urns)):
+        out.append("duplicate urns")
+    return out
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "ciso-assistant-google-saif.yaml",
+        "ciso-assistant-anssi-genai-security-recommendations-1.0.yaml",
+    ],
+)
+def test_the_library_rules_accept_ciso_assistants_own_libraries(name):
+    lib = yaml.safe_load((INTEROP / "examples" / name).read_text(encoding="utf-8"))
+    assert library_problems(lib) == []
+
+
+def test_ciso_assistant_library_holds_the_72_provisions_in_their_role_groups(cli, tmp_path):
+    from kit.compliance.catalogue import load_catalogue
+
+    status, _, err = cli("export", "ciso-assistant", "--out", tmp_path / "lib.yaml")
+    assert status == 0, err
+    lib = yaml.safe_load((tmp_path / "lib.yaml").read_text(encoding="utf-8"))
+    assert library_problems(lib) == []
+    fw = lib["objects"]["framework"]
+    assert [g["ref_id"] for g in fw["implementation_groups_definition"]] == list(ROLE_TITLE)
+    assessable = [n for n in fw["requirement_nodes"] if n["assessable"]]
+    catalogue = load_catalogue()
+    assert [n["ref_id"] for n in assessable] == list(catalogue.ids)
+    for n in assessable:
+        assert n["implementation_groups"] == list(catalogue.provision(n["ref_id"]).stakeholders)
+        assert n["description"] == catalogue.provision(n["ref_id"]).summary
+    groups = {n["ref_id"]: n["implementation_groups"] for n in assessable}
+    assert groups["5.1.2-3"] == ["developer"]
+    assert groups["5.1.2-5"] == ["data_custodian"]
+    assert groups["5.1.3-1.3"] == ["system_operator"]
+
+
+# ---------------------------------------------------------------- OSCAL POA&M
+
+
+def test_poam_is_valid_oscal_with_an_item_per_open_action_and_unmet_provision(
+    example_run, cli, tmp_path
+):
+    from kit.export.poam import validate
+
+    status, _, err = cli("export", "poam", example_run.path, "--out", tmp_path / "p.json")
+    assert status == 0, err
+    doc = json.loads((tmp_path / "p.json").read_text(encoding="utf-8"))
+    validate(doc)
+    body = doc["plan-of-action-and-milestones"]
+    register = example_run.register
+    open_ids = set(register[register["treatment"].isin(OPEN_ACTIONS)]["finding_id"])
+    risk_findings = {
+        p["value"] for r in body["risks"] for p in r["props"] if p["name"] == "finding"
+    }
+    assert risk_findings == open_ids
+    prov = example_run.provisions
+    unmet = prov[prov["status"] == "not met"]
+    assert len(body["findings"]) == len(unmet)
+    assert len(body["poam-items"]) == len(open_ids) + len(unmet)
+    risks = {r["uuid"] for r in body["risks"]}
+    findings = {f["uuid"] for f in body["findings"]}
+    for item in body["poam-items"]:
+        linked = [x["risk-uuid"] for x in item.get("related-risks", [])]
+        linked += [x["finding-uuid"] for x in item.get("related-findings", [])]
+        assert len(linked) == 1 and linked[0] in risks | findings
+
+
+def test_poam_of_the_same_run_is_the_same_document(example_run):
+    import datetime as dt
+
+    stamp = dt.datetime(2026, 1, 31, 9, 0, tzinfo=dt.UTC)
+    a = INTERCHANGE["poam"].build(source_of("poam", str(example_run.path), timestamp=stamp))
+    b = INTERCHANGE["poam"].build(source_of("poam", str(example_run.path), timestamp=stamp))
+    assert a == b
+
+
+# ---------------------------------------------------------------- audit trail
+
+
+def test_every_interchange_export_of_a_run_is_audited_with_its_hash(example_run, tmp_path):
+    from kit import audit
+    from kit.files import sha256_file
+    from kit.runs.store import Store
+
+    trail = Store(example_run.store_root).audit_path
+    for fmt in INTERCHANGE:
+        path = export_interchange(fmt, source_of(fmt, str(example_run.path)), tmp_path / fmt)
+        last = audit.read(trail)[-1]
+        assert last["format"] == fmt and last["run"] == example_run.run_id
+        assert last["outputs"] == {path.name: sha256_file(path)}
