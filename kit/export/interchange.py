@@ -167,7 +167,7 @@ def export_interchange(fmt: str, source: Source, out: str | Path | None = None) 
     f = INTERCHANGE[fmt]
     if out is not None:
         path = Path(out)
-        if path.is_dir():
+        if path.is_dir() or not path.suffix:  # a folder (made when missing), else the file
             path = path / f"{_stem(source)}{f.suffix}"
     elif source.run is not None:
         path = default_out(source.run) / f"{fmt}{f.suffix}"

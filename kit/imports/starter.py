@@ -37,6 +37,7 @@ KIND_PREFERENCE = (
     "depends_on",
 )
 MAX_TEXT = 4000
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml's emitter when present
 MAX_NAME = 200
 
 
@@ -46,27 +47,49 @@ _SURROGATE_PAIR = re.compile(r"\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})", r
 
 
 def read_source(path: str | os.PathLike) -> yamlio.Document:
-    """A JSON or YAML source file, read with the system file's bounds (size, depth, values), the
-    line of every value known. JSON that YAML cannot read (tab indentation) is read as JSON,
-    with its lines unknown; JSON that neither reads is refused at the line JSON names."""
+    """A JSON or YAML source file, read with the system file's bounds (size, depth, values).
+
+    JSON is read by the json module (fast); the line of a value is worked out, by reading the
+    file as YAML, only when a message needs one. JSON that does not read is refused at its line;
+    a duplicate key or too deep nesting as the system file's reader reports them.
+    """
     import json
 
     text = yamlio.read_text(path)
-    joined = _SURROGATE_PAIR.sub(
+    if not text.lstrip().startswith(("{", "[")):
+        return yamlio.parse(text, str(path))
+    try:
+        data = json.loads(text, object_pairs_hook=_no_duplicates)
+    except json.JSONDecodeError as exc:
+        raise fail(str(path), exc.lineno, "", f"not valid JSON: {exc.msg}") from None
+    except (ValueError, RecursionError):  # a duplicate key, or too deep: YAML says where
+        yamlio.parse(_join_surrogates(text), str(path))
+        raise fail(str(path), None, "", "not valid JSON") from None
+    return _JsonDocument(str(path), data, text=text)
+
+
+@dataclass
+class _JsonDocument(yamlio.Document):
+    """A JSON file read by the json module; its lines are found when first asked for."""
+
+    text: str = field(default="", repr=False)
+
+    def line(self, path: tuple) -> int | None:
+        if self.text:
+            text, self.text = self.text, ""
+            try:
+                located = yamlio.parse(_join_surrogates(text), self.file)
+            except InputError:  # JSON YAML cannot read (tab indentation): no lines
+                return None
+            self.keys, self.items, self.root_line = located.keys, located.items, located.root_line
+        return super().line(path)
+
+
+def _join_surrogates(text: str) -> str:
+    """JSON's two-escape surrogate pairs (an emoji) as the character: YAML reads one per escape."""
+    return _SURROGATE_PAIR.sub(
         lambda m: chr(0x10000 + ((int(m[1], 16) - 0xD800) << 10) + int(m[2], 16) - 0xDC00), text
     )
-    try:
-        return yamlio.parse(joined, str(path))
-    except InputError as yaml_error:
-        if not text.lstrip().startswith(("{", "[")):
-            raise
-        try:
-            data = json.loads(text, object_pairs_hook=_no_duplicates)
-        except json.JSONDecodeError as exc:
-            raise fail(str(path), exc.lineno, "", f"not valid JSON: {exc.msg}") from None
-        except (ValueError, RecursionError):  # a duplicate key, or too deep: YAML said where
-            raise yaml_error from None
-        return yamlio.Document(str(path), data)
 
 
 def _no_duplicates(pairs: list) -> dict:
@@ -105,6 +128,9 @@ class Starter:
     todos: dict[tuple, list[str]] = field(default_factory=dict)  # ("asset", id) → markers
     notes: list[str] = field(default_factory=list)  # said once, at the top
     ids: dict[str, str] = field(default_factory=dict)  # source reference → asset ID
+    types: dict[str, str] = field(default_factory=dict)  # asset ID → type
+    _flows: set[tuple] = field(default_factory=set)  # (from, to, kind) already added
+    _next: dict[tuple, dict[str, set]] = field(default_factory=dict)  # acyclic group → out-links
 
     def todo(self, where: tuple, text: str) -> None:
         self.todos.setdefault(where, []).append(text)
@@ -113,18 +139,18 @@ class Starter:
         """Add an asset for the source's `ref`; return its (unique) ID."""
         base = slug(data.get("id") or ref, "asset")
         aid, n = base, 2
-        taken = {a["id"] for a in self.assets}
-        while aid in taken:
+        while aid in self.types:
             aid, n = f"{base[:76]}-{n}", n + 1
         asset = {"id": aid, **{k: v for k, v in data.items() if k != "id" and v not in (None, [])}}
         self.assets.append(asset)
+        self.types[aid] = asset["type"]
         self.ids[ref] = aid
         for t in todos:
             self.todo(("asset", aid), t)
         return aid
 
     def type_of(self, aid: str) -> str:
-        return next(a["type"] for a in self.assets if a["id"] == aid)
+        return self.types[aid]
 
     def add_flow(self, source: str, target: str, kind: str | None = None, **fields) -> bool:
         """Add a flow between two assets (by their IDs); guess its kind when `kind` is None or
@@ -135,9 +161,15 @@ class Starter:
         for k in candidates:
             if not _allowed(k, st, tt) or self._loops(source, target, k):
                 continue
-            if any((f["from"], f["to"], f["kind"]) == (source, target, k) for f in self.flows):
+            if (source, target, k) in self._flows:
                 return True  # already there
+            self._flows.add((source, target, k))
             self.flows.append({"from": source, "to": target, "kind": k, **fields})
+            for group in ACYCLIC_FLOWS:
+                if k in group:
+                    self._next.setdefault(tuple(sorted(group)), {}).setdefault(source, set()).add(
+                        target
+                    )
             if guessed:
                 said = f"'{kind}' " if kind else ""
                 self.todo(
@@ -156,10 +188,7 @@ class Starter:
         group = next((g for g in ACYCLIC_FLOWS if kind in g), None)
         if group is None:
             return False
-        nxt: dict[str, list[str]] = {}
-        for f in self.flows:
-            if f["kind"] in group:
-                nxt.setdefault(f["from"], []).append(f["to"])
+        nxt = self._next.get(tuple(sorted(group)), {})
         seen, todo = set(), [target]
         while todo:
             node = todo.pop()
@@ -206,19 +235,26 @@ def render(s: Starter) -> str:
     for todo in s.todos.get(("system",), []):
         lines.append(f"  # TODO: {_one_line(todo)}")
     lines += ["", "assets:"]
-    for a in s.assets:
-        lines += [f"  # TODO: {_one_line(t)}" for t in s.todos.get(("asset", a["id"]), [])]
-        lines += _block([a], 2)
+    lines += _items(s.assets, [s.todos.get(("asset", a["id"]), []) for a in s.assets])
     lines += ["", "flows:" if s.flows else "flows: []"]
-    for f in s.flows:
-        key = ("flow", f["from"], f["kind"], f["to"])
-        lines += [f"  # TODO: {_one_line(t)}" for t in s.todos.get(key, [])]
-        lines += _block([f], 2)
+    keys = [("flow", f["from"], f["kind"], f["to"]) for f in s.flows]
+    lines += _items(s.flows, [s.todos.get(k, []) for k in keys])
     return "\n".join(lines) + "\n"
 
 
+def _items(items: list[dict], todos: list[list[str]]) -> list[str]:
+    """A YAML list, indented by two, each item after its TODO comments (one dump for all)."""
+    lines, n = [], -1
+    for line in _block(items, 0) if items else []:
+        if line.startswith("- "):
+            n += 1
+            lines += [f"  # TODO: {_one_line(t)}" for t in todos[n]]
+        lines.append("  " + line)
+    return lines
+
+
 def _block(data, indent: int) -> list[str]:
-    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+    text = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
     return [" " * indent + line for line in text.splitlines()]
 
 

@@ -77,7 +77,8 @@ def starter(doc: yamlio.Document) -> Starter:
             _asset(s, section, item, zones, assets.get(item["symbolic_name"]))
             sections[item["symbolic_name"]] = section
     order = {ref: n for n, ref in enumerate(assets)}  # a file saikit wrote: the system's order
-    s.assets.sort(key=lambda a: order.get(_ref(s, a["id"]), len(order)))
+    ref_of = {aid: ref for ref, aid in s.ids.items()}
+    s.assets.sort(key=lambda a: order.get(ref_of[a["id"]], len(order)))
     for i, ds in enumerate(_list(doc, "data_sets")):
         for j, p in enumerate(ds.get("placements") or []):
             store = p.get("data_store") if isinstance(p, dict) else None
@@ -100,10 +101,6 @@ def starter(doc: yamlio.Document) -> Starter:
     if not s.assets:
         raise fail(doc.file, doc.line(("components",)), "components", "no assets to import")
     return s
-
-
-def _ref(s: Starter, asset_id: str) -> str:
-    return next(ref for ref, aid in s.ids.items() if aid == asset_id)
 
 
 def _list(doc: yamlio.Document, key: str) -> list:
