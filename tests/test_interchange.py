@@ -573,3 +573,22 @@ def test_every_interchange_export_of_a_run_is_audited_with_its_hash(example_run,
         last = audit.read(trail)[-1]
         assert last["format"] == fmt and last["run"] == example_run.run_id
         assert last["outputs"] == {path.name: sha256_file(path)}
+
+
+def test_a_system_file_named_for_a_run_format_means_its_latest_run(example_run, cli, tmp_path):
+    from kit.resources import default_system
+
+    status, out, err = cli(
+        "export",
+        "sarif",
+        default_system(),
+        "--runs",
+        example_run.store_root,
+        "--out",
+        tmp_path / "a.sarif",
+    )
+    assert status == 0, err
+    doc = json.loads((tmp_path / "a.sarif").read_text(encoding="utf-8"))
+    assert doc["runs"][0]["properties"]["run"] == load_run(example_run.store_root / "latest").run_id
+    status, _, err = cli("export", "sarif", ROOT / "examples" / "credit-risk.yaml")
+    assert status == 2 and "runs/retail-credit-risk: no published run here" in err

@@ -113,7 +113,8 @@ def source_of(
     all_findings: bool = False,
 ) -> Source:
     """The source `name` names for `fmt`: a system file (formats that read one), else a run by
-    folder, id, id prefix or 'latest' (see kit.export.formats.resolve_run)."""
+    folder, id, id prefix or 'latest' (see kit.export.formats.resolve_run); a system file named
+    for a format that reads a run stands for that system's latest run."""
     reads = INTERCHANGE[fmt].reads
     as_file = Path(name) if name else None
     if reads != "run" and as_file is not None and as_file.is_file():
@@ -127,6 +128,8 @@ def source_of(
         return Source(None, None, None, timestamp)
     from kit.export.formats import resolve_run
 
+    if as_file is not None and as_file.is_file():  # a system file: its latest run
+        name, system_file = None, str(as_file)
     run = resolve_run(name, system_file, runs)
     return Source(run_model(run), run, recorded_system_file(run), timestamp, all_findings)
 

@@ -129,7 +129,7 @@ def threat_dragon(source: Source) -> dict:
                 "height": 100,
                 "zIndex": z,
                 "connector": "smooth",
-                "labels": [f.kind],
+                "labels": [_label(f.kind)],
                 "data": {
                     "type": "tm.Flow",
                     "name": f.kind,
@@ -171,6 +171,27 @@ def threat_dragon(source: Source) -> dict:
             "reviewer": "",
             "threatTop": len(rows),
         },
+    }
+
+
+def _label(text: str) -> dict:
+    """A flow's label as Threat Dragon draws one: text in a white ellipse, half-way along."""
+    return {
+        "markup": [
+            {"tagName": "ellipse", "selector": "labelBody"},
+            {"tagName": "text", "selector": "labelText"},
+        ],
+        "attrs": {
+            "labelText": {"text": text, "textAnchor": "middle", "textVerticalAnchor": "middle"},
+            "labelBody": {
+                "ref": "labelText",
+                "refRx": "50%",
+                "refRy": "60%",
+                "fill": "#fff",
+                "strokeWidth": 0,
+            },
+        },
+        "position": 0.5,
     }
 
 
