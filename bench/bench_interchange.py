@@ -61,8 +61,8 @@ def median(fn, repeat: int) -> tuple[float, object]:
 
 def time_export(fmt: str, name: str, folder: Path, repeat: int) -> tuple[float, int]:
     """Median seconds to read the source (system file or run) and write `fmt`; bytes written."""
-    seconds, path = median(lambda: export_interchange(fmt, source_of(fmt, name), folder), repeat)
-    return seconds, path.stat().st_size
+    seconds, paths = median(lambda: export_interchange(fmt, source_of(fmt, name), folder), repeat)
+    return seconds, sum(p.stat().st_size for p in paths)
 
 
 def time_import(fmt: str, path: Path, out: Path, repeat: int) -> tuple[float, int]:

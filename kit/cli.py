@@ -576,7 +576,8 @@ def cmd_hash(args) -> int:
 
 def cmd_export(args) -> int:
     if args.format in INTERCHANGE_EXPORTS:  # other tools' formats, from a system file or a run
-        print(f"wrote {_export_interchange(args)}")
+        for path in _export_interchange(args):
+            print(f"wrote {path}")
         return 0
     if args.format in RUN_EXPORTS:  # these read a published run, not the system file
         target = _export_run(args)
@@ -668,7 +669,7 @@ INTERCHANGE_EXPORTS = (
 )
 
 
-def _export_interchange(args, model=None, library=None) -> Path:
+def _export_interchange(args, model=None, library=None) -> list[Path]:
     from kit.export.interchange import export_interchange, source_of
 
     source = source_of(

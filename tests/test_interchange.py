@@ -569,10 +569,11 @@ def test_every_interchange_export_of_a_run_is_audited_with_its_hash(example_run,
 
     trail = Store(example_run.store_root).audit_path
     for fmt in INTERCHANGE:
-        path = export_interchange(fmt, source_of(fmt, str(example_run.path)), tmp_path / fmt)
+        paths = export_interchange(fmt, source_of(fmt, str(example_run.path)), tmp_path / fmt)
         last = audit.read(trail)[-1]
         assert last["format"] == fmt and last["run"] == example_run.run_id
-        assert last["outputs"] == {path.name: sha256_file(path)}
+        assert last["outputs"] == {p.name: sha256_file(p) for p in paths}
+        assert {p.name for p in (tmp_path / fmt).iterdir()} == {p.name for p in paths}
 
 
 def test_a_system_file_named_for_a_run_format_means_its_latest_run(example_run, cli, tmp_path):
@@ -592,3 +593,29 @@ def test_a_system_file_named_for_a_run_format_means_its_latest_run(example_run, 
     assert doc["runs"][0]["properties"]["run"] == load_run(example_run.store_root / "latest").run_id
     status, _, err = cli("export", "sarif", ROOT / "examples" / "credit-risk.yaml")
     assert status == 2 and "runs/retail-credit-risk: no published run here" in err
+
+
+def test_ciso_assistant_from_a_run_writes_an_audit_file_per_role_held(example_run, cli, tmp_path):
+    import csv
+
+    status, out, err = cli("export", "ciso-assistant", example_run.path, "--out", tmp_path)
+    assert status == 0, err
+    lib = yaml.safe_load(next(tmp_path.glob("*.ciso-assistant.yaml")).read_text(encoding="utf-8"))
+    urns = {n["ref_id"]: n["urn"] for n in lib["objects"]["framework"]["requirement_nodes"]}
+    prov = example_run.provisions
+    roles = sorted(set(prov["role"]))
+    files = sorted(tmp_path.glob("*.audit-*.csv"))
+    assert [f.name.split(".audit-")[1] for f in files] == [
+        f"{r.replace('_', '-')}.csv" for r in roles
+    ]
+    results = {"met": "compliant", "partial": "partially_compliant", "not met": "non_compliant",
+               "not applicable": "not_applicable", "not assessed": "not_assessed"}  # fmt: skip
+    for role, f in zip(roles, files, strict=True):
+        rows = list(csv.DictReader(f.open(encoding="utf-8")))
+        assert list(rows[0])[:3] == ["urn", "assessable", "ref_id"]
+        expected = prov[prov["role"] == role]
+        assert [r["ref_id"] for r in rows] == list(expected["provision"])
+        for r, e in zip(rows, expected.itertuples(), strict=True):
+            assert r["urn"] == urns[e.provision]
+            assert r["compliance_result"] == results[e.status]
+    assert all(str(f) in out for f in files)

@@ -8,6 +8,13 @@ roles are the implementation groups (Developer, System Operator, Data Custodian)
 provision belongs to the groups of the roles it binds, so an audit can be scoped to the roles an
 organisation holds. URNs follow CISO Assistant's form, `urn:saikit:risk:<kind>:<library>:<id>`.
 
+From a run, one audit file per role the organisation holds is written beside the library, in
+the form CISO Assistant's data import wizard (and its CLI) reads an audit: a CSV with the
+columns `urn, assessable, ref_id, name, description, compliance_result, requirement_progress,
+observations`, one row per provision binding that role, the run's status as
+`compliance_result` and its reason and evidence as `observations`. Import the library, create an
+audit of the framework scoped to the role's implementation group, then import the file into it.
+
 Example: ``library(Source(None))["objects"]["framework"]["requirement_nodes"][1]["ref_id"]``
 """
 
@@ -15,8 +22,27 @@ from __future__ import annotations
 
 from kit import __version__
 from kit.export.interchange import Source
+from kit.vocab import MET, NOT_APPLICABLE, NOT_ASSESSED, NOT_MET, PARTIAL
 
 PACKAGER = "saikit"
+# saikit's provision status → CISO Assistant's compliance result.
+RESULTS = {
+    MET: "compliant",
+    PARTIAL: "partially_compliant",
+    NOT_MET: "non_compliant",
+    NOT_APPLICABLE: "not_applicable",
+    NOT_ASSESSED: "not_assessed",
+}
+AUDIT_COLUMNS = (
+    "urn",
+    "assessable",
+    "ref_id",
+    "name",
+    "description",
+    "compliance_result",
+    "requirement_progress",
+    "observations",
+)
 GROUPS = {
     "developer": "Developer",
     "system_operator": "System Operator",
@@ -102,3 +128,47 @@ def library(source: Source) -> dict:
 def _date(published: str) -> str:
     """A publication month ('2025-04') as the date CISO Assistant reads ('2025-04-01')."""
     return published if len(published) == 10 else f"{published}-01"
+
+
+def audits(source: Source) -> dict[str, str]:
+    """From a run: per role held, the audit CSV text CISO Assistant imports ({suffix: text})."""
+    import pandas as pd
+
+    from kit.tables import csv_text
+
+    if source.run is None or source.run.provisions is None:
+        return {}
+    lib = library(source)
+    urns = {
+        n["ref_id"]: n["urn"]
+        for n in lib["objects"]["framework"]["requirement_nodes"]
+        if n["assessable"]
+    }
+    out = {}
+    prov = source.run.provisions
+    for role in GROUPS:
+        rows = prov[prov["role"] == role]
+        if rows.empty:
+            continue
+        table = pd.DataFrame(
+            [
+                {
+                    "urn": urns[r.provision],
+                    "assessable": True,
+                    "ref_id": r.provision,
+                    "name": r.provision,
+                    "description": r.principle_title,
+                    "compliance_result": RESULTS[r.status],
+                    "requirement_progress": "to_do" if r.status == NOT_ASSESSED else "done",
+                    "observations": " ".join(
+                        f"{r.reason}. Evidence: {r.evidence}".split()
+                        if str(r.evidence).strip()
+                        else str(r.reason).split()
+                    ),
+                }
+                for r in rows.itertuples(index=False)
+            ],
+            columns=list(AUDIT_COLUMNS),
+        )
+        out[f".audit-{role.replace('_', '-')}.csv"] = csv_text(table)
+    return out

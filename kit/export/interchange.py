@@ -7,7 +7,7 @@ format, each a plain function of the source) → write it whole (kit.files.write
 it in the audit trail (kit.export.formats). Nothing is computed here or in the format modules
 that a run already recorded: findings, treatments, threats and verdicts are read from the run.
 
-Example: ``export_interchange("otm", "examples/credit-risk.yaml", out="credit-risk.otm.json")``
+Example: ``export_interchange("otm", source_of("otm", "examples/credit-risk.yaml"), "x.otm.json")``
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ class Interchange:
     reads: str  # "system": a system file or a run; "run": a run only; "catalogue": neither needed
     suffix: str
     help: str
+    # files written beside the main one: {suffix: text}, e.g. CISO Assistant's audit files
+    companions: Callable[[Source], dict[str, str]] | None = None
 
 
 def _sarif(source: Source) -> dict:
@@ -75,6 +77,12 @@ def _ciso_assistant(source: Source) -> dict:
     return library(source)
 
 
+def _ciso_audits(source: Source) -> dict[str, str]:
+    from kit.export.ciso_assistant import audits
+
+    return audits(source)
+
+
 def _cdx_attestations(source: Source) -> dict:
     from kit.export.cdx_attestations import attestations
 
@@ -93,7 +101,11 @@ INTERCHANGE: dict[str, Interchange] = {
     "tmbom": Interchange(_tmbom, "system", ".tmbom.json", "OWASP TM-BOM v1.0.2"),
     "threat-dragon": Interchange(_threat_dragon, "run", ".td.json", "OWASP Threat Dragon v2"),
     "ciso-assistant": Interchange(
-        _ciso_assistant, "catalogue", ".ciso-assistant.yaml", "CISO Assistant framework library"
+        _ciso_assistant,
+        "catalogue",
+        ".ciso-assistant.yaml",
+        "CISO Assistant framework library (and, from a run, audit files per role)",
+        _ciso_audits,
     ),
     "cdx-attestations": Interchange(
         _cdx_attestations, "run", ".cdx.json", "CycloneDX 1.6 standards and attestations"
@@ -161,8 +173,9 @@ def render(fmt: str, document: dict) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
-def export_interchange(fmt: str, source: Source, out: str | Path | None = None) -> Path:
-    """Write `source` in `fmt`, record it in the audit trail, and return the file written."""
+def export_interchange(fmt: str, source: Source, out: str | Path | None = None) -> list[Path]:
+    """Write `source` in `fmt`, record it in the audit trail, and return the files written (the
+    main file first, then any companions beside it)."""
     from kit.export.formats import default_out, record_export, record_system_export
 
     if fmt not in INTERCHANGE:
@@ -176,11 +189,15 @@ def export_interchange(fmt: str, source: Source, out: str | Path | None = None) 
         path = default_out(source.run) / f"{fmt}{f.suffix}"
     else:
         path = Path(f"{_stem(source)}{f.suffix}")
-    written = write_atomic(path, render(fmt, f.build(source)))
+    written = [write_atomic(path, render(fmt, f.build(source)))]
+    base = path.name.removesuffix(f.suffix) if path.name.endswith(f.suffix) else path.stem
+    for suffix, text in (f.companions(source) if f.companions else {}).items():
+        written.append(write_atomic(path.with_name(base + suffix), text))
+    outputs = {p.name: p for p in written}
     if source.run is not None:
-        record_export(source.run, fmt, {written.name: written})
+        record_export(source.run, fmt, outputs)
     elif source.model is not None and source.system_file is not None:
-        record_system_export(source.model, source.system_file, fmt, {written.name: written})
+        record_system_export(source.model, source.system_file, fmt, outputs)
     return written
 
 
