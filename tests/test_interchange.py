@@ -619,3 +619,28 @@ def test_ciso_assistant_from_a_run_writes_an_audit_file_per_role_held(example_ru
             assert r["urn"] == urns[e.provision]
             assert r["compliance_result"] == results[e.status]
     assert all(str(f) in out for f in files)
+
+
+@pytest.mark.parametrize("fmt", ["otm", "tmbom"])
+def test_hostile_text_survives_a_round_trip_unchanged(cli, tmp_path, fmt):
+    from _export_runs import payload_system
+
+    system = payload_system(tmp_path / "payload.yaml")
+    assert cli("export", fmt, system, "--out", tmp_path / f"p.{fmt}.json")[0] == 0
+    status, _, err = cli("import", fmt, tmp_path / f"p.{fmt}.json", "--out", tmp_path / "back.yaml")
+    assert status == 0, err
+    back, _ = load_checked(tmp_path / "back.yaml")
+    original, _ = load_checked(system)
+    same_system(back, original)
+    assert back.system == original.system
+
+
+def test_a_missing_or_unreadable_import_is_a_located_exit_2(cli, tmp_path):
+    status, _, err = cli("import", "otm", tmp_path / "nope.json", "--out", tmp_path / "s.yaml")
+    assert status == 2 and "nope.json: file not found" in err
+    (tmp_path / "latin1.json").write_bytes(
+        b'{"otmVersion": "0.2.0", "project": {"name": "caf\xe9"}}'
+    )
+    status, _, err = cli("import", "otm", tmp_path / "latin1.json", "--out", tmp_path / "s.yaml")
+    assert status == 2 and "latin1.json:1: not valid UTF-8" in err
+    assert not (tmp_path / "s.yaml").exists()
