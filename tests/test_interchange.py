@@ -210,6 +210,12 @@ def test_saikit_bom_imports_back_with_its_components_and_fields(cli, tmp_path):
     assert status == 0, err
     back, _ = load_checked(tmp_path / "s.yaml")
     original, _ = load_checked(system)
+    assert (back.system.id, back.system.name, back.system.ai_type, back.system.risk_appetite) == (
+        original.system.id,
+        original.system.name,
+        original.system.ai_type,
+        original.system.risk_appetite,
+    )
     components = {a.id: a for a in original.assets if a.type != "user_group"}  # people stay out
     assert {a.id for a in back.assets} == set(components)
     for a in back.assets:

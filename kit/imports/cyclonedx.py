@@ -74,10 +74,19 @@ def starter(doc: yamlio.Document) -> Starter:
             )
         for upstream in dep.get("dependsOn") or []:
             _dependency(s, str(dep["ref"]), str(upstream))
+    said = {
+        p.get("name"): p.get("value") for p in system.get("properties") or [] if isinstance(p, dict)
+    }
+    if said.get("saikit:ai-type") in ("predictive", "generative", "agentic"):  # saikit's own BOM
+        s.system["ai_type"] = said["saikit:ai-type"]
+    if said.get("saikit:risk-appetite") in ("low", "medium", "high", "critical"):
+        s.system["risk_appetite"] = said["saikit:risk-appetite"]
     finish_system(
         s,
         system.get("name") or Path(doc.file).name.split(".")[0],
-        system.get("bom-ref") or system.get("name") or Path(doc.file).name.split(".")[0],
+        str(
+            system.get("bom-ref") or system.get("name") or Path(doc.file).name.split(".")[0]
+        ).removeprefix("system:"),
         system.get("description"),
     )
     if not s.assets:
