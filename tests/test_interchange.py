@@ -650,3 +650,28 @@ def test_a_missing_or_unreadable_import_is_a_located_exit_2(cli, tmp_path):
     status, _, err = cli("import", "otm", tmp_path / "latin1.json", "--out", tmp_path / "s.yaml")
     assert status == 2 and "latin1.json:1: not valid UTF-8" in err
     assert not (tmp_path / "s.yaml").exists()
+
+
+def test_an_import_leaves_out_what_a_system_file_cannot_hold_and_says_so(cli, tmp_path):
+    source = {
+        "otmVersion": "0.2.0",
+        "project": {"name": "S", "id": "s"},
+        "components": [
+            {"id": "a", "name": "API gateway", "type": "api", "parent": {"trustZone": "z"}},
+            {"id": "A", "name": "Database", "type": "db", "parent": {"trustZone": "z"}},
+        ],
+        "dataflows": [
+            {"id": "f1", "name": "self", "source": "a", "destination": "a"},
+            {"id": "f2", "name": "x", "source": "a", "destination": "A", "bidirectional": True},
+            {"id": "f3", "name": "y", "source": "a", "destination": "ghost"},
+        ],
+    }
+    (tmp_path / "s.json").write_text(json.dumps(source), encoding="utf-8")
+    status, _, err = cli("import", "otm", tmp_path / "s.json", "--out", tmp_path / "s.yaml")
+    assert status == 0, err
+    model, _ = load_checked(tmp_path / "s.yaml")
+    assert [a.id for a in model.assets] == ["a", "a-2"]  # IDs made unique, as slugs
+    assert sorted((f.source, f.target) for f in model.flows) == [("a", "a-2"), ("a-2", "a")]
+    notes = (tmp_path / "s.yaml").read_text(encoding="utf-8")
+    assert "# NOTE: a flow from a to itself was left out" in notes
+    assert "names no component 'ghost'" in notes

@@ -155,6 +155,9 @@ class Starter:
     def add_flow(self, source: str, target: str, kind: str | None = None, **fields) -> bool:
         """Add a flow between two assets (by their IDs); guess its kind when `kind` is None or
         not allowed between their types. Returns False (and notes why) when no kind fits."""
+        if source == target:
+            self.notes.append(f"a flow from {source} to itself was left out")
+            return False
         st, tt = self.type_of(source), self.type_of(target)
         guessed = kind is None or kind not in FLOW_RULES or not _allowed(kind, st, tt)
         candidates = KIND_PREFERENCE if guessed else (kind,)
@@ -278,7 +281,17 @@ def write(s: Starter, out: str | os.PathLike, *, force: bool = False) -> Path:
     trial = out.with_name(f".{out.name}.{os.getpid()}.import.yaml")
     write_atomic(trial, render(s))
     try:
-        load_checked(trial)
+        try:
+            load_checked(trial)
+        except InputError as exc:  # a mapping this module missed: say so, write nothing
+            first = exc.shown[0] if exc.shown else "it does not load"
+            raise fail(
+                s.origin,
+                None,
+                "",
+                f"the starter made from this file does not pass `saikit check` ({first.message} "
+                f"at {first.path or 'the top'}); nothing was written. Please report this.",
+            ) from None
         os.replace(trial, out)
     finally:
         trial.unlink(missing_ok=True)
