@@ -162,10 +162,20 @@ def _parser() -> argparse.ArgumentParser:
         help="for a run: the run store to look in (default: ./runs/<system id>)",
     )
     c.add_argument("--no-pdf", dest="pdf", action="store_false", help="report: write the HTML only")
+    c.add_argument(
+        "--all",
+        action="store_true",
+        help="sarif: every finding, not only those above the appetite without a decision",
+    )
     c = command("library", cmd_library, "the threat library: coverage of the pinned taxonomies")
     c.add_argument("action", choices=["coverage"])
     _library_arg(c)
     c.add_argument("--out", metavar="PATH", help="write the Markdown matrix here, not to stdout")
+    c = command("import", cmd_import, "a starter system file from another tool's file")
+    c.add_argument("format", choices=IMPORTERS, help="what the file is")
+    c.add_argument("file", help="the file to read (JSON)")
+    c.add_argument("--out", required=True, metavar="PATH", help="the system file to write")
+    c.add_argument("--force", action="store_true", help="overwrite an existing file")
     return p
 
 
@@ -572,6 +582,10 @@ def cmd_hash(args) -> int:
 
 
 def cmd_export(args) -> int:
+    if args.format in INTERCHANGE_EXPORTS:  # other tools' formats, from a system file or a run
+        for path in _export_interchange(args):
+            print(f"wrote {path}")
+        return 0
     if args.format in RUN_EXPORTS:  # these read a published run, not the system file
         target = _export_run(args)
     else:
@@ -679,3 +693,46 @@ def cmd_library(args) -> int:
             file=sys.stderr,
         )
     return 1 if cov.unknown or cov.gaps else 0
+
+
+# Other tools' formats (SARIF, OTM, TM-BOM, Threat Dragon, CISO Assistant, CycloneDX
+# attestations, OSCAL POA&M), from a system file or a run: see kit.export.interchange.
+INTERCHANGE_EXPORTS = (
+    "sarif",
+    "otm",
+    "tmbom",
+    "threat-dragon",
+    "ciso-assistant",
+    "cdx-attestations",
+    "poam",
+)
+
+
+def _export_interchange(args, model=None, library=None) -> list[Path]:
+    from kit.export.interchange import export_interchange, source_of
+
+    source = source_of(
+        args.format,
+        args.system,
+        system_file=args.system_file,
+        runs=args.runs,
+        library_dirs=args.library,
+        timestamp=export_timestamp(args),
+        all_findings=args.all,
+    )
+    return export_interchange(args.format, source, args.out)
+
+
+EXPORTERS.update(dict.fromkeys(INTERCHANGE_EXPORTS, _export_interchange))
+
+# `saikit import FORMAT FILE --out PATH`: a starter system file (kit.imports).
+IMPORTERS = ("cyclonedx", "otm", "tmbom")
+
+
+def cmd_import(args) -> int:
+    from importlib import import_module
+
+    module = import_module(f"kit.imports.{args.format}")
+    written = getattr(module, f"import_{args.format}")(args.file, args.out, force=args.force)
+    print(f"wrote {written}; fill in its TODO markers, then run `saikit check {written}`")
+    return 0

@@ -20,6 +20,15 @@ Stakeholder = Literal[
     "developer", "system_operator", "data_custodian", "end_user", "affected_entity"
 ]
 STAKEHOLDERS: tuple[str, ...] = get_args(Stakeholder)
+BINDABLE = (*ROLES, END_USER)  # whom a provision can bind (Affected Entities are only involved)
+# Each stakeholder as the standard writes it.
+STAKEHOLDER_TITLES = {
+    "developer": "Developer",
+    "system_operator": "System Operator",
+    "data_custodian": "Data Custodian",
+    "end_user": "End-user",
+    "affected_entity": "Affected Entity",
+}
 
 Phase = Literal["design", "development", "deployment", "maintenance", "end_of_life"]
 PHASES: tuple[str, ...] = get_args(Phase)
