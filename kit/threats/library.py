@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from kit.errors import MAX_PROBLEMS, Hint, InputError, Problem, Suggestions, format_path
 from kit.model import yamlio
-from kit.model.schema import AssetType, Slug
+from kit.model.schema import AssetType, Slug, SystemModel, check_part
 from kit.threats.conditions import CONDITION_KEYS, Condition, check_names, count_tests
 from kit.threats.files import files_in, library_files, shipped_directory
 from kit.vocab import Phase
@@ -70,6 +70,42 @@ class Mitigation(_Strict):
     impact: Annotated[int, Field(ge=-4, le=0)] = 0
 
 
+class FiresExample(_Strict):
+    """A minimal system on which the threat must be raised, at asset `at`."""
+
+    name: Annotated[str, Field(min_length=3, max_length=300)]
+    at: Slug
+    system: dict
+
+
+class QuietExample(_Strict):
+    """A near miss: a minimal system on which the threat must not be raised anywhere."""
+
+    name: Annotated[str, Field(min_length=3, max_length=300)]
+    system: dict
+
+
+class Examples(_Strict):
+    """A threat's own test cases, run by the test suite and `saikit check-library`."""
+
+    fires: Annotated[list[FiresExample], Field(min_length=1)]
+    quiet: Annotated[list[QuietExample], Field(min_length=1)]
+
+
+@dataclass(frozen=True)
+class Example:
+    """One checked example: its system validated, where it is written."""
+
+    threat: str
+    kind: str  # "fires" or "quiet"
+    index: int
+    name: str
+    at: str | None  # the asset a "fires" example must raise the threat on
+    model: SystemModel
+    file: str
+    line: int | None
+
+
 class Threat(_Strict):
     """One AI threat: what it is, when it applies, how likely and harmful, what mitigates it."""
 
@@ -86,6 +122,7 @@ class Threat(_Strict):
     impact: Score
     factors: list[Factor] = Field(default_factory=list)
     false_positives: list[Annotated[str, Field(max_length=500)]] = Field(default_factory=list)
+    examples: Examples | None = None
     controls: list[Mitigation] = Field(default_factory=list)
     provisions: Annotated[list[ProvisionId], Field(min_length=1)]
     references: Annotated[list[Reference], Field(min_length=1)]
@@ -124,6 +161,8 @@ class Library:
     # Where each threat's conditions are written ((file, line) of its `when`, by threat ID), so
     # that the engine can say where a library goes over its bounds.
     places: dict[str, tuple[str, int | None]] = field(default_factory=dict, repr=False)
+    # Each threat's examples, their systems checked (kit.threats.examples runs them).
+    examples: dict[str, list[Example]] = field(default_factory=dict, repr=False, compare=False)
 
 
 def load_library(extra: list[str | os.PathLike] | tuple = ()) -> Library:
@@ -345,6 +384,39 @@ def _check_threat(
         if pid not in provisions:
             hint = near(pid, "provisions", provisions)
             out.append(at(("provisions", i), f"unknown provision '{pid}'", hint))
+    if threat.examples is not None:
+        out += _check_examples(threat, doc, lib, at)
+    return out
+
+
+def _check_examples(threat: Threat, doc: yamlio.Document, lib: Library, at) -> list[Problem]:
+    """Validate each example's system as a system file; keep the good ones in lib.examples."""
+    out: list[Problem] = []
+    kept = lib.examples.setdefault(threat.id, [])
+    for kind in ("fires", "quiet"):
+        for i, ex in enumerate(getattr(threat.examples, kind)):
+            where = ("examples", kind, i)
+            model, found = check_part(ex.system)
+            out += [at(where + ("system", *p), m, h) for p, m, h in found]
+            if model is None:
+                continue
+            target = getattr(ex, "at", None)
+            if target is not None:
+                asset = model.asset_by_id.get(target)
+                if asset is None:
+                    out.append(at(where + ("at",), f"'{target}' is not an asset of this example"))
+                    continue
+                if asset.type not in threat.attaches_to:
+                    out.append(
+                        at(
+                            where + ("at",),
+                            f"'{target}' is a {asset.type}; this threat attaches to "
+                            f"{' / '.join(threat.attaches_to)}",
+                        )
+                    )
+                    continue
+            line = doc.line(where)
+            kept.append(Example(threat.id, kind, i, ex.name, target, model, doc.file, line))
     return out
 
 
@@ -419,6 +491,8 @@ _KNOWN_FIELDS = sorted(
     | set(Factor.model_fields)
     | set(Mitigation.model_fields)
     | set(Reference.model_fields)
+    | set(Examples.model_fields)
+    | set(FiresExample.model_fields)
     | {
         "attribute",
         "equals",
