@@ -760,7 +760,7 @@ def _problems(
     out: list[Problem] = []
     errors = uncounted = 0
     for err in exc.errors(include_url=False):
-        loc = tuple(_alias(p) for p in err["loc"])
+        loc = _aliased(tuple(err["loc"]))
         loc = shift(loc) if shift is not None else loc
         if loc[:1] and loc[0] in skipped:
             continue
@@ -777,8 +777,12 @@ def _problems(
     return _sorted(out), uncounted
 
 
-def _alias(part):
-    return {"source": "from", "target": "to"}.get(part, part) if isinstance(part, str) else part
+def _aliased(loc: tuple) -> tuple:
+    """A flow's `source`/`target` as the file spells them (`from`/`to`); an asset's `source`
+    stays as it is."""
+    if len(loc) > 2 and loc[0] == "flows" and loc[2] in ("source", "target"):
+        return (*loc[:2], {"source": "from", "target": "to"}[loc[2]], *loc[3:])
+    return loc
 
 
 def _message(err: dict, loc: tuple, raw: str | None = None) -> tuple[str, Hint | None]:
@@ -874,7 +878,7 @@ def check_part(data: Any) -> tuple[SystemModel | None, list[tuple[tuple, str, Hi
                 for path, message, *hint in err["ctx"]["error"].args[0]:
                     out.append((tuple(path), message, hint[0] if hint else None))
                 continue
-            loc = tuple(_alias(p) for p in err["loc"])
+            loc = _aliased(tuple(err["loc"]))
             out.append((loc, *_message(err, loc)))
         return None, out[:MAX_PROBLEMS]
 

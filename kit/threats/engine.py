@@ -326,7 +326,7 @@ class Evaluator:
         name, value, who = t.attribute, self.column(t.attribute)[asset], self.ids[asset]
         op = t.operator
         if op in ("equals", "in"):
-            return f"{who}: {name} is {value}"
+            return f"{who}: {name} is {_word(value)}"
         if op == "exists":
             return f"{who}: has {name}" if t.exists else f"{who}: no {name} recorded"
         if op == "contains":
@@ -541,4 +541,4 @@ def _failing(ev: Evaluator, cond: Condition, asset: int) -> str:
         for fact in ev.explain(cond.not_, asset)
     ]
     because = "; ".join(dict.fromkeys(facts)) or describe(cond.not_)
-    return f"ruled out by {because} (it would apply without: {describe(cond.not_)})"
+    return f"ruled out by the stated fact {because} (the threat needs: not {describe(cond.not_)})"
