@@ -287,6 +287,12 @@ def test_rate_limits_known_qualitatively_or_per_hour_count(rate_limit, per_minut
     finding = next(f for f in result.assessment.findings if f.id == "denial-of-ai-service@api")
     reasons = [f.reason for f in finding.match.factors]
     assert any("Nothing limits" in r for r in reasons) is counted
+    stated = (
+        True
+        if per_minute or isinstance(rate_limit, dict)
+        else {"none": False}.get(rate_limit, rate_limit and True)
+    )
+    assert _model([api]).assets[0].rate_limited is stated
 
 
 def test_a_flow_that_carries_personal_data_is_visible_to_threats():

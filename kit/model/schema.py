@@ -242,6 +242,14 @@ class Asset(_Strict):
     disposal: Text | None = Field(None, description="how a retired asset's data was disposed of")
     tags: list[Slug] = Field(default_factory=list)
 
+    @property
+    def rate_limited(self) -> bool | None:
+        """True when a rate limit is recorded (a figure in any window, or `limited`), False when
+        `rate_limit: none` is stated, None when nothing is recorded."""
+        if self.rate_limit_per_minute or isinstance(self.rate_limit, RateLimit):
+            return True
+        return {"limited": True, "none": False}.get(self.rate_limit)  # type: ignore[arg-type]
+
     @model_validator(mode="after")
     def _none_alone(self) -> Asset:
         if self.documentation and "none" in self.documentation and len(self.documentation) > 1:
