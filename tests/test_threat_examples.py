@@ -266,16 +266,18 @@ def test_unknown_approval_is_its_own_value():
 
 
 @pytest.mark.parametrize(
-    "rate_limit, per_minute, counted",
+    "rate_limit, per_minute, counted, limited",
     [
-        (None, None, True),
-        ("none", None, True),
-        ("limited", None, False),
-        ({"requests": 500, "per": "hour"}, None, False),
-        (None, 30, False),
+        (None, None, True, None),  # nothing recorded: unknown, and no limit to credit
+        ("none", None, True, False),
+        ("limited", None, False, True),
+        ({"requests": 500, "per": "hour"}, None, False, True),
+        (None, 30, False, True),
     ],
 )
-def test_rate_limits_known_qualitatively_or_per_hour_count(rate_limit, per_minute, counted):
+def test_rate_limits_known_qualitatively_or_per_hour_count(
+    rate_limit, per_minute, counted, limited
+):
     api = {"id": "api", "type": "api", "exposure": "public"}
     if rate_limit is not None:
         api["rate_limit"] = rate_limit
@@ -287,12 +289,7 @@ def test_rate_limits_known_qualitatively_or_per_hour_count(rate_limit, per_minut
     finding = next(f for f in result.assessment.findings if f.id == "denial-of-ai-service@api")
     reasons = [f.reason for f in finding.match.factors]
     assert any("Nothing limits" in r for r in reasons) is counted
-    stated = (
-        True
-        if per_minute or isinstance(rate_limit, dict)
-        else {"none": False}.get(rate_limit, rate_limit and True)
-    )
-    assert _model([api]).assets[0].rate_limited is stated
+    assert _model([api]).assets[0].rate_limited is limited
 
 
 def test_a_flow_that_carries_personal_data_is_visible_to_threats():
