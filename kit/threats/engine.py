@@ -95,7 +95,7 @@ class Evaluator:
         self._columns: dict[str, list] = {}
         self._codes_of: dict[str, tuple[np.ndarray, list]] = {}
         self._steps: dict[tuple, Steps] = {}
-        self._flow_columns: dict[str, np.ndarray] = {}
+        self._flow_columns: dict[str, np.ndarray | tuple[np.ndarray, list]] = {}
         self._explained: dict[tuple[int, int], Evidence] = {}  # (id(condition), asset) → why
 
     def of_types(self, types: Iterable[str]) -> np.ndarray:
@@ -113,6 +113,16 @@ class Evaluator:
         if col is None:
             col = self._columns[attribute] = list(map(itemgetter(attribute), self._fields))
         return col
+
+    def load_columns(self, attributes: Iterable[str]) -> None:
+        """Read several attributes' columns in one pass over the assets (much cheaper than a
+        pass each, when a library tests a few dozen attributes)."""
+        names = [a for a in dict.fromkeys(attributes) if a not in self._columns]
+        if len(names) < 2 or not self.n:
+            return
+        rows = map(itemgetter(*names), self._fields)
+        for name, col in zip(names, zip(*rows, strict=True), strict=True):
+            self._columns[name] = col  # a tuple: read, never changed
 
     def _codes(self, attribute: str) -> tuple[np.ndarray, list]:
         """The column as (code per asset, distinct values): a test then runs once per value."""
@@ -158,11 +168,13 @@ class Evaluator:
                     wanted_kind[[FLOW_KINDS.index(k) for k in kinds]] = True
                     allowed &= wanted_kind[table.kind]
                 for attr, value in key[2]:
-                    column = self._flow_column(attr)
                     if isinstance(value, tuple):  # one of several values (carries: [..])
-                        allowed &= np.fromiter((v in value for v in column), bool, len(column))
+                        codes, values = self._flow_column(attr)
+                        allowed &= np.fromiter((v in value for v in values), bool, len(values))[
+                            codes
+                        ]
                     else:
-                        allowed &= column == value
+                        allowed &= self._flow_column(attr) == value
                 found = found.only(allowed)
             self._steps[key] = found
         return found
@@ -179,16 +191,24 @@ class Evaluator:
             found = self._steps[direction] = walk_steps(self.table, self.n, direction)
         return found
 
-    def _flow_column(self, attribute: str) -> np.ndarray:
-        """One flow attribute, per edge number."""
+    def _flow_column(self, attribute: str):
+        """One flow attribute per edge number: a boolean array, or for a value of several kinds
+        (carries) the pair (code per edge, distinct values)."""
         col = self._flow_columns.get(attribute)
         if col is None:
             flows = self.graph.model.flows  # flow i is edge i
             values = map(attrgetter(attribute), flows)
             if attribute in BOOL_FLOW_ATTRIBUTES:
                 col = np.fromiter(values, bool, len(flows))
-            else:
-                col = np.array(list(values), dtype=object)
+            else:  # as _codes does for assets: one code per distinct value
+                values = list(values)
+                number = dict.fromkeys(values)
+                if len(number) == 1:  # common: nobody stated it
+                    codes = np.zeros(len(flows), np.int64)
+                else:
+                    number = {v: i for i, v in enumerate(number)}
+                    codes = np.fromiter(map(number.__getitem__, values), np.int64, len(flows))
+                col = (codes, list(number))
             self._flow_columns[attribute] = col
         return col
 
@@ -374,6 +394,26 @@ def _refuse_too_much_work(ev: Evaluator, threats: list[Threat], library: Library
                 )
 
 
+def _attributes(threats: Iterable[Threat]) -> list[str]:
+    """Every asset attribute the threats' conditions test (factors' too), "type" first."""
+    out = {"type": None}
+    todo = [c for t in threats for c in (t.when, *(f.when for f in t.factors)) if c is not None]
+    while todo:
+        cond = todo.pop()
+        if isinstance(cond, AttributeTest):
+            out[cond.attribute] = None
+            if cond.beyond is not None:
+                out[cond.beyond] = None
+        elif isinstance(cond, (Upstream, Downstream, Neighbour)):
+            where = _walk_of(cond).where
+            todo += [where] if where is not None else []
+        elif isinstance(cond, (All, Any_)):
+            todo += cond.all if isinstance(cond, All) else cond.any
+        elif isinstance(cond, Not):
+            todo.append(cond.not_)
+    return list(out)
+
+
 def _hashable(value):
     """A dictionary key for an attribute value: lists by content, other unhashables by identity."""
     if isinstance(value, list):
@@ -423,6 +463,7 @@ def evaluate(graph: AssetGraph, library: Library) -> list[Match]:
         if ai_type in t.ai_types and ev.of_types(t.attaches_to).any()
     ]
     _refuse_too_much_work(ev, threats, library)
+    ev.load_columns(_attributes(t for t in threats))
     ev.prepare(c for t in threats for c in (t.when, *(f.when for f in t.factors)) if c is not None)
     matches: list[Match] = []
     make = tuple.__new__  # Match(...) without the keyword-handling wrapper: one call each
