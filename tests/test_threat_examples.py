@@ -212,6 +212,10 @@ def test_documentation_takes_the_closed_set_and_none_stands_alone():
         [{"id": "lib", "type": "third_party_component", "documentation": ["sbom", "licence"]}]
     )
     assert ok.assets[0].documentation == ["sbom", "licence"]
+    assert ok.assets[0].documents == {"sbom", "licence"}
+    none = _model([{"id": "lib", "type": "third_party_component", "documentation": ["none"]}])
+    assert none.assets[0].documents == frozenset()
+    assert _model([{"id": "lib", "type": "third_party_component"}]).assets[0].documents is None
     assert (
         _model([{"id": "lib", "type": "third_party_component", "documentation": []}])
         .assets[0]

@@ -250,6 +250,14 @@ class Asset(_Strict):
             return True
         return {"limited": True, "none": False}.get(self.rate_limit)  # type: ignore[arg-type]
 
+    @property
+    def documents(self) -> frozenset[str] | None:
+        """The documentation it came with (an empty set when it came with none), or None when
+        nobody recorded it."""
+        if self.documentation is None:
+            return None
+        return frozenset(self.documentation) - {"none"}
+
     @model_validator(mode="after")
     def _none_alone(self) -> Asset:
         if self.documentation and "none" in self.documentation and len(self.documentation) > 1:
