@@ -174,6 +174,15 @@ def test_a_firing_example_that_does_not_fire_says_why(tmp_path):
         ),
         (GOOD.replace("at: m", "at: nothere"), "examples.fires[0].at", "'nothere' is not an asset"),
         (
+            GOOD.replace(
+                "assets: [{id: m, type: model, source: public}]",
+                "assets: [{id: m, type: model, source: public}]\n"
+                "        controls: [{control: artifact-signin, assets: [m], status: implemented}]",
+            ),
+            "examples.fires[0].system.controls[0].control",
+            "unknown control 'artifact-signin' (did you mean 'artifact-signing'?)",
+        ),
+        (
             GOOD.replace("type: model, source: public", "type: dataset, source: public"),
             "examples.fires[0].at",
             "this threat attaches to model",
@@ -192,7 +201,7 @@ def test_bad_examples_are_located_errors(tmp_path, examples, path, message):
         load_library([lib])
     found = [p for p in caught.value.problems if p.path == path]
     assert found, [str(p) for p in caught.value.problems]
-    assert message in found[0].message and found[0].file == str(file) and found[0].line
+    assert message in str(found[0]) and found[0].file == str(file) and found[0].line
 
 
 # ---------------------------------------------------------------- the new facts

@@ -880,13 +880,16 @@ def _model_in(annotation) -> type[BaseModel] | None:
     return None
 
 
-def check_part(data: Any) -> tuple[SystemModel | None, list[tuple[tuple, str, Hint | None]]]:
-    """Validate a system written inside another file (a threat's example): (the model, []) or
-    (None, [(path inside it, message, hint), ...]) with at most MAX_PROBLEMS problems."""
+def check_part(
+    data: Any, controls=None
+) -> tuple[SystemModel | None, list[tuple[tuple, str, Hint | None]]]:
+    """Validate a system written inside another file (a threat's example), its control uses
+    against `controls` when given: (the model, []) or (None, [(path inside it, message, hint),
+    ...]) with at most MAX_PROBLEMS problems."""
     if not isinstance(data, dict):
         return None, [((), _not_mapping(data), None)]
     try:
-        return SystemModel.model_validate(data), []
+        model = SystemModel.model_validate(data)
     except ValidationError as exc:
         out: list[tuple[tuple, str, Hint | None]] = []
         for err in exc.errors(include_url=False):
@@ -897,6 +900,8 @@ def check_part(data: Any) -> tuple[SystemModel | None, list[tuple[tuple, str, Hi
             loc = _aliased(tuple(err["loc"]))
             out.append((loc, *_message(err, loc)))
         return None, out[:MAX_PROBLEMS]
+    found = [(tuple(p), m, h) for p, m, h in _library_problems(model, controls, None)]
+    return (None, found[:MAX_PROBLEMS]) if found else (model, [])
 
 
 def json_schema() -> dict:

@@ -396,7 +396,7 @@ def _check_examples(threat: Threat, doc: yamlio.Document, lib: Library, at) -> l
     for kind in ("fires", "quiet"):
         for i, ex in enumerate(getattr(threat.examples, kind)):
             where = ("examples", kind, i)
-            model, found = check_part(ex.system)
+            model, found = check_part(ex.system, lib.controls)
             out += [at(where + ("system", *p), m, h) for p, m, h in found]
             if model is None:
                 continue
