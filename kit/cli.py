@@ -61,6 +61,17 @@ def _parser() -> argparse.ArgumentParser:
     _system_arg(c)
     _library_arg(c)
     c.add_argument("--all", action="store_true", help="show every finding, not the top 25")
+    c.add_argument(
+        "--why-not",
+        metavar="THREAT",
+        help="say why THREAT is not raised on each asset it could attach to, and what would raise it",
+    )
+    c = command(
+        "check-library",
+        cmd_check_library,
+        "load the threat library and run every threat's own fires/quiet examples",
+    )
+    _library_arg(c)
     c = command(
         "comply",
         cmd_comply,
@@ -271,6 +282,8 @@ def cmd_threats(args) -> int:
     from kit.analysis import analyse_model
 
     model, library = load(args)
+    if args.why_not:
+        return _why_not(model, library, args.why_not)
     result = analyse_model(model, library)
     reg = result.register
     shown = reg if args.all else reg.head(25)
@@ -292,6 +305,46 @@ def cmd_threats(args) -> int:
         print(f"note: accepted risk '{fid}' is past its review date")
     actions = int((reg["treatment"] == ACTION_REQUIRED).sum()) if len(reg) else 0
     print(f"{actions} finding(s) above the appetite need a decision")
+    return 0
+
+
+def _why_not(model, library, threat_id: str) -> int:
+    from kit.errors import did_you_mean
+    from kit.graph import build
+    from kit.threats.engine import why_not
+
+    if threat_id not in library.threats:
+        print(
+            escape_unsafe(
+                f"error: --why-not: unknown threat '{threat_id}'"
+                f"{did_you_mean(threat_id, library.threats)}"
+            ),
+            file=sys.stderr,
+        )
+        return 2
+    print(f"{threat_id} on {model.system.name}:")
+    for line in why_not(build(model), library, threat_id):
+        print(escape_unsafe(f"  {line}"))
+    return 0
+
+
+def cmd_check_library(args) -> int:
+    from kit.threats.examples import check_examples, example_counts
+    from kit.threats.library import load_library
+
+    library = load_library(args.library)
+    problems = check_examples(library)
+    counts = example_counts(library)
+    fires, quiet = sum(f for f, _ in counts.values()), sum(q for _, q in counts.values())
+    bare = sorted(t for t, (f, q) in counts.items() if not f or not q)
+    print(
+        f"{len(library.threats)} threats, {len(library.controls)} controls; examples: {fires} "
+        f"that must fire, {quiet} that must stay quiet"
+    )
+    for tid in bare:
+        print(f"note: {tid} has no {'fires' if not counts[tid][0] else 'quiet'} example")
+    if problems:
+        raise InputError(problems)
     return 0
 
 

@@ -113,3 +113,13 @@ def finding_id(threat_id: str, asset_id: str) -> str:
 def flow_id(source: str, kind: str, target: str) -> str:
     """A flow's ID as the change summaries and explanations show it: `a-trains->b`."""
     return f"{source}-{kind}->{target}"
+
+
+# ---------------------------------------------------------------- what documentation came with a component
+
+# What documentation an asset taken from outside came with (`documentation:` in the system file).
+# `none` (or an empty list) says it came with none; leaving the field out says nobody recorded it.
+Documentation = Literal[
+    "model-card", "data-card", "licence", "security-policy", "sbom", "usage-guide", "none"
+]
+DOCUMENTATION: tuple[str, ...] = get_args(Documentation)

@@ -170,7 +170,7 @@ def permissions(wb: Workbook) -> pd.DataFrame:
             "granted": ", ".join(a.permissions),
             "used by flows": ", ".join(sorted(used.get(a.id, set()) & set(a.permissions))),
             "excess": "; ".join(excess.get(a.id, [])) or "none",
-            "human approval": "yes" if a.human_approval else "no",
+            "human approval": {True: "yes", False: "no"}.get(a.human_approval, "not recorded"),
         }
         for a in wb.model.assets
         if a.permissions

@@ -44,6 +44,7 @@ LAYER_OF = {
     "tool": 3,
     "third_party_component": 3,
     "user_group": 4,
+    "secret": 0,
 }
 COLOURS = {
     "infrastructure": "#9e9e9e",
@@ -58,6 +59,7 @@ COLOURS = {
     "tool": "#d4a6c8",
     "third_party_component": "#9d7660",
     "user_group": "#76b7b2",
+    "secret": "#e15759",
 }
 GAP_COLOUR = "#d62728"
 # Request-direction flows: in a cycle, these are the ones drawn going backwards.

@@ -27,7 +27,7 @@ from kit.errors import MAX_PROBLEMS, Hint, InputError, Problem, Suggestions, for
 from kit.files import read_problem, resolve
 from kit.model import yamlio
 from kit.model.files import decisions_file
-from kit.vocab import Band, Role, Stakeholder, flow_id
+from kit.vocab import Band, Documentation, Role, Stakeholder, flow_id
 
 Slug = Annotated[
     str,
@@ -51,6 +51,7 @@ AssetType = Literal[
     "log_store",
     "third_party_component",
     "user_group",
+    "secret",
 ]
 FlowKind = Literal[
     "trains",
@@ -64,6 +65,7 @@ FlowKind = Literal[
     "logs_to",
     "depends_on",
 ]
+Sensitivity = Literal["public", "internal", "confidential", "personal", "special_category"]
 Modality = Literal["text", "image", "audio", "video", "code", "tabular", "embedding"]
 
 ASSET_TYPES: tuple[str, ...] = AssetType.__args__
@@ -88,7 +90,7 @@ FLOW_RULES: dict[str, tuple[set[str], set[str]]] = {
     "fine_tunes": ({"dataset", "model", "log_store"}, {"model"}),
     "indexes": ({"dataset", "log_store", "api", "tool", "third_party_component"}, {"vector_store"}),
     "retrieves": (
-        _DATA | {"api", "tool", "third_party_component", "application", "model"},
+        _DATA | {"api", "tool", "third_party_component", "application", "model", "secret"},
         {"application", "agent", "model", "api", "tool"},
     ),
     "prompts": (
@@ -103,8 +105,8 @@ FLOW_RULES: dict[str, tuple[set[str], set[str]]] = {
         {"agent", "application", "model", "api", "tool", "user_group"},
         {"tool", "api", "agent", "third_party_component", "application", "model"},
     ),
-    "writes": (_ACTORS | {"user_group"}, _DATA | {"prompt"}),
-    "logs_to": (_ANY - {"log_store", "user_group"}, {"log_store"}),
+    "writes": (_ACTORS | {"user_group"}, _DATA | {"prompt", "secret"}),
+    "logs_to": (_ANY - {"log_store", "user_group", "secret"}, {"log_store"}),
     "depends_on": (_ANY - {"user_group"}, _ANY - {"user_group"}),
 }
 
@@ -119,6 +121,13 @@ class Provenance(_Strict):
     url: Annotated[str, Field(max_length=2000)] = Field(description="where it was obtained")
     retrieved: dt.date | None = Field(None, description="when it was obtained")
     licence: str | None = None
+
+
+class RateLimit(_Strict):
+    """A rate limit whose figure is known, in any window."""
+
+    requests: Annotated[int, Field(ge=1)]
+    per: Literal["second", "minute", "hour", "day"] = "minute"
 
 
 class DueDiligence(_Strict):
@@ -169,9 +178,7 @@ class Asset(_Strict):
     provider: str | None = None
     provenance: Provenance | None = None
     due_diligence: DueDiligence | None = None
-    sensitivity: Literal["public", "internal", "confidential", "personal", "special_category"] = (
-        "internal"
-    )
+    sensitivity: Sensitivity = "internal"
     environment: Literal["development", "staging", "production"] = "production"
     exposure: Literal["internal", "partner", "public"] = "internal"
     criticality: Literal["low", "medium", "high"] = "medium"
@@ -185,10 +192,77 @@ class Asset(_Strict):
     permissions: list[Annotated[str, Field(pattern=r"^[a-z0-9_.*-]+$")]] = Field(
         default_factory=list, description="permissions granted to this asset on other systems"
     )
-    human_approval: bool = Field(False, description="a person approves its actions before they run")
+    human_approval: bool | None = Field(
+        None,
+        description="a person approves its actions before they run; left out: not known "
+        "(never read as no)",
+    )
+    # The facts below say what real AI systems are (issue 15); each is optional, and left out
+    # means not recorded, which threats and checks never read as "no".
+    written_by: list[Literal["internal", "partner", "public"]] = Field(
+        default_factory=list,
+        description="who can write into this data (a mailbox, ticket queue, wiki, shared drive): "
+        "partner or public writers make it untrusted content, like a web page",
+    )
+    consumed_as: Literal["hosted_api", "weights"] | None = Field(
+        None,
+        description="how a model from outside is taken in: as a hosted API (no weights in "
+        "hand) or as weights (downloaded, fine-tuned, self-hosted)",
+    )
+    follows_instructions: bool | None = Field(
+        None,
+        description="a model that follows instructions (chat, agent) rather than a task model "
+        "(translation, classification, embedding, scoring, generation from a fixed template)",
+    )
+    reachable_by: list[Literal["generated_code", "tools", "agents", "staff"]] = Field(
+        default_factory=list,
+        description="a secret: what can reach it (code the model writes, tools, agents, staff)",
+    )
+    renders_output: Literal["plain_text", "markdown", "html"] | None = Field(
+        None,
+        description="how a client shows model output: markdown or HTML fetch images and links "
+        "on their own (an exfiltration channel); plain_text does not",
+    )
+    retrieval_scope: Literal["asking_user", "shared"] | None = Field(
+        None,
+        description="data retrieved for answers: only the asking user's own documents, or "
+        "shared across users",
+    )
+    rate_limit: RateLimit | Literal["limited", "none"] | None = Field(
+        None,
+        description="a rate limit in any window ({requests: N, per: hour}), 'limited' when one "
+        "is known to exist but not its figure, 'none' when known to have none",
+    )
+    documentation: list[Documentation] | None = Field(
+        None,
+        description="what documentation a component, model or dataset from outside came with; "
+        "[] or [none]: came with none; left out: not recorded",
+    )
     status: Literal["active", "retired"] = "active"
     disposal: Text | None = Field(None, description="how a retired asset's data was disposed of")
     tags: list[Slug] = Field(default_factory=list)
+
+    @property
+    def rate_limited(self) -> bool | None:
+        """True when a rate limit is recorded (a figure in any window, or `limited`), False when
+        `rate_limit: none` is stated, None when nothing is recorded."""
+        if self.rate_limit_per_minute or isinstance(self.rate_limit, RateLimit):
+            return True
+        return {"limited": True, "none": False}.get(self.rate_limit)  # type: ignore[arg-type]
+
+    @property
+    def documents(self) -> frozenset[str] | None:
+        """The documentation it came with (an empty set when it came with none), or None when
+        nobody recorded it."""
+        if self.documentation is None:
+            return None
+        return frozenset(self.documentation) - {"none"}
+
+    @model_validator(mode="after")
+    def _none_alone(self) -> Asset:
+        if self.documentation and "none" in self.documentation and len(self.documentation) > 1:
+            raise ValueError("documentation: 'none' cannot stand beside other documents")
+        return self
 
 
 class Flow(_Strict):
@@ -203,6 +277,9 @@ class Flow(_Strict):
         default_factory=list, description="permissions this flow needs"
     )
     crosses_boundary: bool = False
+    carries: Sensitivity | None = Field(
+        None, description="the classification of the data this flow carries"
+    )
     authenticated: bool = True
     encrypted: bool = True
     description: Text | None = None
@@ -220,6 +297,11 @@ class ControlUse(_Strict):
     status: Literal["implemented", "planned"]
     evidence: Text | None = None
     owner: str | None = None
+    operated_by: Literal["organisation", "supplier"] = Field(
+        "organisation",
+        description="supplier: the component's supplier runs it (a hub's model scanning, a "
+        "vendor's abuse monitoring); credited like your own",
+    )
 
 
 class Attestation(_Strict):
@@ -694,7 +776,7 @@ def _problems(
     out: list[Problem] = []
     errors = uncounted = 0
     for err in exc.errors(include_url=False):
-        loc = tuple(_alias(p) for p in err["loc"])
+        loc = _aliased(tuple(err["loc"]))
         loc = shift(loc) if shift is not None else loc
         if loc[:1] and loc[0] in skipped:
             continue
@@ -711,8 +793,12 @@ def _problems(
     return _sorted(out), uncounted
 
 
-def _alias(part):
-    return {"source": "from", "target": "to"}.get(part, part) if isinstance(part, str) else part
+def _aliased(loc: tuple) -> tuple:
+    """A flow's `source`/`target` as the file spells them (`from`/`to`); an asset's `source`
+    stays as it is."""
+    if len(loc) > 2 and loc[0] == "flows" and loc[2] in ("source", "target"):
+        return (*loc[:2], {"source": "from", "target": "to"}[loc[2]], *loc[3:])
+    return loc
 
 
 def _message(err: dict, loc: tuple, raw: str | None = None) -> tuple[str, Hint | None]:
@@ -792,6 +878,30 @@ def _model_in(annotation) -> type[BaseModel] | None:
         if found:
             return found
     return None
+
+
+def check_part(
+    data: Any, controls=None
+) -> tuple[SystemModel | None, list[tuple[tuple, str, Hint | None]]]:
+    """Validate a system written inside another file (a threat's example), its control uses
+    against `controls` when given: (the model, []) or (None, [(path inside it, message, hint),
+    ...]) with at most MAX_PROBLEMS problems."""
+    if not isinstance(data, dict):
+        return None, [((), _not_mapping(data), None)]
+    try:
+        model = SystemModel.model_validate(data)
+    except ValidationError as exc:
+        out: list[tuple[tuple, str, Hint | None]] = []
+        for err in exc.errors(include_url=False):
+            if isinstance(err.get("ctx", {}).get("error"), _ReferenceProblems):
+                for path, message, *hint in err["ctx"]["error"].args[0]:
+                    out.append((tuple(path), message, hint[0] if hint else None))
+                continue
+            loc = _aliased(tuple(err["loc"]))
+            out.append((loc, *_message(err, loc)))
+        return None, out[:MAX_PROBLEMS]
+    found = [(tuple(p), m, h) for p, m, h in _library_problems(model, controls, None)]
+    return (None, found[:MAX_PROBLEMS]) if found else (model, [])
 
 
 def json_schema() -> dict:

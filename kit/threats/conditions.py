@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, model_validator
 
 from kit.errors import Hint, Suggestions
-from kit.model.schema import FLOW_KINDS, Asset
+from kit.model.schema import FLOW_KINDS, Asset, Sensitivity
 
 ASSET_ATTRIBUTES: dict[str, Any] = {
     name: info for name, info in Asset.model_fields.items() if name != "id"
@@ -31,7 +31,8 @@ ASSET_ATTRIBUTES: dict[str, Any] = {
 LIST_ATTRIBUTES = {
     name for name, info in ASSET_ATTRIBUTES.items() if "list[" in str(info.annotation)
 }
-FLOW_ATTRIBUTES = ("crosses_boundary", "authenticated", "encrypted")
+BOOL_FLOW_ATTRIBUTES = ("crosses_boundary", "authenticated", "encrypted")
+FLOW_ATTRIBUTES = (*BOOL_FLOW_ATTRIBUTES, "carries")
 FlowKindName = Literal[FLOW_KINDS]  # type: ignore[valid-type]
 
 Scalar = str | int | bool | None
@@ -78,6 +79,9 @@ class FlowFilter(_Node):
     crosses_boundary: bool | None = None
     authenticated: bool | None = None
     encrypted: bool | None = None
+    carries: list[Sensitivity | None] | None = Field(
+        None, description="the flow carries one of these classifications (null: unstated)"
+    )
 
 
 class Walk(_Node):

@@ -23,6 +23,7 @@ from kit.errors import fail
 from kit.graph import AssetGraph, gc_paused, render_path
 from kit.model.schema import FLOW_KINDS
 from kit.threats.conditions import (
+    BOOL_FLOW_ATTRIBUTES,
     LIST_ATTRIBUTES,
     All,
     Any_,
@@ -94,7 +95,7 @@ class Evaluator:
         self._columns: dict[str, list] = {}
         self._codes_of: dict[str, tuple[np.ndarray, list]] = {}
         self._steps: dict[tuple, Steps] = {}
-        self._flow_columns: dict[str, np.ndarray] = {}
+        self._flow_columns: dict[str, np.ndarray | tuple[np.ndarray, list]] = {}
         self._explained: dict[tuple[int, int], Evidence] = {}  # (id(condition), asset) → why
 
     def of_types(self, types: Iterable[str]) -> np.ndarray:
@@ -112,6 +113,16 @@ class Evaluator:
         if col is None:
             col = self._columns[attribute] = list(map(itemgetter(attribute), self._fields))
         return col
+
+    def load_columns(self, attributes: Iterable[str]) -> None:
+        """Read several attributes' columns in one pass over the assets (much cheaper than a
+        pass each, when a library tests a few dozen attributes)."""
+        names = [a for a in dict.fromkeys(attributes) if a not in self._columns]
+        if len(names) < 2 or not self.n:
+            return
+        rows = map(itemgetter(*names), self._fields)
+        for name, col in zip(names, zip(*rows, strict=True), strict=True):
+            self._columns[name] = col  # a tuple: read, never changed
 
     def _codes(self, attribute: str) -> tuple[np.ndarray, list]:
         """The column as (code per asset, distinct values): a test then runs once per value."""
@@ -157,7 +168,13 @@ class Evaluator:
                     wanted_kind[[FLOW_KINDS.index(k) for k in kinds]] = True
                     allowed &= wanted_kind[table.kind]
                 for attr, value in key[2]:
-                    allowed &= self._flow_column(attr) == value
+                    if isinstance(value, tuple):  # one of several values (carries: [..])
+                        codes, values = self._flow_column(attr)
+                        allowed &= np.fromiter((v in value for v in values), bool, len(values))[
+                            codes
+                        ]
+                    else:
+                        allowed &= self._flow_column(attr) == value
                 found = found.only(allowed)
             self._steps[key] = found
         return found
@@ -174,12 +191,24 @@ class Evaluator:
             found = self._steps[direction] = walk_steps(self.table, self.n, direction)
         return found
 
-    def _flow_column(self, attribute: str) -> np.ndarray:
-        """One flow attribute, per edge number."""
+    def _flow_column(self, attribute: str):
+        """One flow attribute per edge number: a boolean array, or for a value of several kinds
+        (carries) the pair (code per edge, distinct values)."""
         col = self._flow_columns.get(attribute)
         if col is None:
             flows = self.graph.model.flows  # flow i is edge i
-            col = np.fromiter(map(attrgetter(attribute), flows), bool, len(flows))
+            values = map(attrgetter(attribute), flows)
+            if attribute in BOOL_FLOW_ATTRIBUTES:
+                col = np.fromiter(values, bool, len(flows))
+            else:  # as _codes does for assets: one code per distinct value
+                values = list(values)
+                number = dict.fromkeys(values)
+                if len(number) == 1:  # common: nobody stated it
+                    codes = np.zeros(len(flows), np.int64)
+                else:
+                    number = {v: i for i, v in enumerate(number)}
+                    codes = np.fromiter(map(number.__getitem__, values), np.int64, len(flows))
+                col = (codes, list(number))
             self._flow_columns[attribute] = col
         return col
 
@@ -223,7 +252,7 @@ class Evaluator:
             return self._mask_where(name, _present if t.exists else _absent)
         if op == "contains":
             item = t.contains
-            return self._mask_where(name, lambda v: item in v)
+            return self._mask_where(name, lambda v: v is not None and item in v)
         # beyond: a value of this list that the other list lacks, per pair of values
         codes, values = self._codes(name)
         other_codes, others = self._codes(t.beyond)
@@ -231,7 +260,7 @@ class Evaluator:
         lut = np.fromiter(
             (
                 bool(values[p // len(others)])
-                and not set(values[p // len(others)]) <= set(others[p % len(others)])
+                and not set(values[p // len(others)]) <= set(others[p % len(others)] or ())
                 for p in pairs.tolist()
             ),
             bool,
@@ -277,7 +306,9 @@ class Evaluator:
         direction = _DIRECTION[type(cond)]
         walk = getattr(cond, direction)
         flow = walk.flow.__dict__ if walk.flow is not None else {}  # pydantic keeps fields here
-        wanted = {k: v for k, v in flow.items() if v is not None}
+        wanted = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in flow.items() if v is not None
+        }
         steps = self.steps(direction, walk.kinds, wanted)
         if walk.where is None:  # every asset a target: one step says it all
             return Search(steps, np.ones(self.n, bool))
@@ -315,7 +346,7 @@ class Evaluator:
         name, value, who = t.attribute, self.column(t.attribute)[asset], self.ids[asset]
         op = t.operator
         if op in ("equals", "in"):
-            return f"{who}: {name} is {value}"
+            return f"{who}: {name} is {_word(value)}"
         if op == "exists":
             return f"{who}: has {name}" if t.exists else f"{who}: no {name} recorded"
         if op == "contains":
@@ -363,6 +394,26 @@ def _refuse_too_much_work(ev: Evaluator, threats: list[Threat], library: Library
                 )
 
 
+def _attributes(threats: Iterable[Threat]) -> list[str]:
+    """Every asset attribute the threats' conditions test (factors' too), "type" first."""
+    out = {"type": None}
+    todo = [c for t in threats for c in (t.when, *(f.when for f in t.factors)) if c is not None]
+    while todo:
+        cond = todo.pop()
+        if isinstance(cond, AttributeTest):
+            out[cond.attribute] = None
+            if cond.beyond is not None:
+                out[cond.beyond] = None
+        elif isinstance(cond, (Upstream, Downstream, Neighbour)):
+            where = _walk_of(cond).where
+            todo += [where] if where is not None else []
+        elif isinstance(cond, (All, Any_)):
+            todo += cond.all if isinstance(cond, All) else cond.any
+        elif isinstance(cond, Not):
+            todo.append(cond.not_)
+    return list(out)
+
+
 def _hashable(value):
     """A dictionary key for an attribute value: lists by content, other unhashables by identity."""
     if isinstance(value, list):
@@ -391,7 +442,7 @@ def _absent(value) -> bool:
 
 # Bounds on the work of one evaluation, in assets × distinct tests: a graph test keeps about
 # 30 bytes per asset (its search's result, for the explanations), any other test one byte (its
-# mask). The shipped library on 100,000 assets needs 7.7 and 23 million.
+# mask). The shipped library on 100,000 assets needs 9.1 and 28.4 million.
 MAX_WALK_WORK = 10_000_000
 MAX_TEST_WORK = 100_000_000
 
@@ -412,6 +463,7 @@ def evaluate(graph: AssetGraph, library: Library) -> list[Match]:
         if ai_type in t.ai_types and ev.of_types(t.attaches_to).any()
     ]
     _refuse_too_much_work(ev, threats, library)
+    ev.load_columns(_attributes(t for t in threats))
     ev.prepare(c for t in threats for c in (t.when, *(f.when for f in t.factors)) if c is not None)
     matches: list[Match] = []
     make = tuple.__new__  # Match(...) without the keyword-handling wrapper: one call each
@@ -435,3 +487,99 @@ def evaluate(graph: AssetGraph, library: Library) -> list[Match]:
             match = make(Match, (finding_id(threat.id, asset), threat, asset, kept, ev, number))
             matches.append(match)
     return matches
+
+
+# ---------------------------------------------------------------- why a threat is absent
+
+
+def describe(cond: Condition) -> str:
+    """A condition in a line of words: `source in [public, third_party]`, `not (...)`, ..."""
+    if isinstance(cond, AttributeTest):
+        op = cond.operator
+        if op == "equals":
+            return f"{cond.attribute} = {_word(cond.equals)}"
+        if op == "in":
+            return f"{cond.attribute} in [{', '.join(map(_word, cond.in_ or []))}]"
+        if op == "exists":
+            return f"{cond.attribute} recorded" if cond.exists else f"no {cond.attribute} recorded"
+        if op == "contains":
+            return f"{cond.attribute} include {_word(cond.contains)}"
+        return f"{cond.attribute} beyond {cond.beyond}"
+    if isinstance(cond, (Upstream, Downstream, Neighbour)):
+        walk = _walk_of(cond)
+        kinds = "/".join(walk.kinds) if walk.kinds else "any"
+        steps = f" within {walk.depth} steps" if walk.depth > 1 else ""
+        flows = ""
+        if walk.flow is not None:
+            wanted = {k: v for k, v in walk.flow.__dict__.items() if v is not None}
+            flows = " (flows with " + ", ".join(f"{k} {_word(v)}" for k, v in wanted.items()) + ")"
+        where = f" to an asset with {describe(walk.where)}" if walk.where is not None else ""
+        return f"{_DIRECTION[type(cond)]} over {kinds}{flows}{steps}{where}"
+    if isinstance(cond, All):
+        return "all of (" + "; ".join(describe(c) for c in cond.all) + ")"
+    if isinstance(cond, Any_):
+        return "one of (" + "; ".join(describe(c) for c in cond.any) + ")"
+    return f"not ({describe(cond.not_)})"
+
+
+def _word(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(map(_word, value)) + "]"
+    if value is None or isinstance(value, bool):
+        return {True: "true", False: "false", None: "unknown"}[value]
+    return str(value)
+
+
+def why_not(graph: AssetGraph, library: Library, threat_id: str, limit: int = 20) -> list[str]:
+    """Why `threat_id` is raised on no asset, or on only some: a line per asset it could attach
+    to, naming the test that failed (and so what would raise it) or the stated fact that ruled
+    it out. Lines for assets it is raised on say so. An unknown threat ID raises KeyError."""
+    threat = library.threats[threat_id]
+    ai_type = graph.model.system.ai_type
+    if ai_type not in threat.ai_types:
+        return [
+            f"{threat_id} is for {' / '.join(threat.ai_types)} systems; this system's ai_type "
+            f"is {ai_type}"
+        ]
+    ev = Evaluator(graph, library.condition_keys)
+    candidates = np.flatnonzero(ev.of_types(threat.attaches_to))
+    if not len(candidates):
+        return [f"{threat_id} attaches to {' / '.join(threat.attaches_to)}; this system has none"]
+    if threat.when is None:
+        return [
+            f"{ev.ids[i]}: raised (it applies to every {threat.attaches_to[0]})" for i in candidates
+        ]
+    hits = ev.evaluate(threat.when)
+    out: list[str] = []
+    for number in candidates.tolist()[:limit]:
+        who = ev.ids[number]
+        if hits[number]:
+            out.append(f"{who}: raised")
+        else:
+            out.append(f"{who}: not raised: " + _failing(ev, threat.when, number))
+    if len(candidates) > limit:
+        out.append(f"... and {len(candidates) - limit} more {' / '.join(threat.attaches_to)}")
+    return out
+
+
+def _failing(ev: Evaluator, cond: Condition, asset: int) -> str:
+    """Why `cond` fails for asset number `asset` (it must fail)."""
+    who = ev.ids[asset]
+    if isinstance(cond, AttributeTest):
+        value = ev.column(cond.attribute)[asset]
+        shown = "not recorded" if _absent(value) else _word(value)
+        return f"needs {describe(cond)}, but {who} has {cond.attribute} {shown}"
+    if isinstance(cond, (Upstream, Downstream, Neighbour)):
+        return f"needs a path: {describe(cond)}; {who} has none"
+    if isinstance(cond, All):
+        failed = [c for c in cond.all if not ev.evaluate(c)[asset]]
+        return "; and ".join(_failing(ev, c, asset) for c in failed)
+    if isinstance(cond, Any_):
+        return "none holds: " + " | ".join(_failing(ev, c, asset) for c in cond.any)
+    # `not`: a stated fact ruled the threat out
+    facts = [
+        fact[1] if fact[0] == "attr" else render_path(fact[1], fact[2])
+        for fact in ev.explain(cond.not_, asset)
+    ]
+    because = "; ".join(dict.fromkeys(facts)) or describe(cond.not_)
+    return f"ruled out by the stated fact {because} (the threat needs: not {describe(cond.not_)})"

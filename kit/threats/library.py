@@ -10,22 +10,22 @@ import os
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from kit.errors import MAX_PROBLEMS, Hint, InputError, Problem, Suggestions, format_path
 from kit.model import yamlio
-from kit.model.schema import AssetType, Slug
+from kit.model.schema import AssetType, Slug, SystemModel, check_part
 from kit.threats.conditions import CONDITION_KEYS, Condition, check_names, count_tests
 from kit.threats.files import files_in, library_files, shipped_directory
 from kit.vocab import Phase
 
 # Bounds on the library in force (the shipped one and every --library folder together), far
-# above what a real library needs (the shipped one: 43 threats, 557 tests of which 129 graph
-# tests, 11,005 values, none of its files over 900), so that a hostile folder is refused
-# before it costs seconds or memory: threat files, values per file and in all files together,
-# tests in all `when` conditions (factors' too) and, of them, graph tests.
+# above what a real library needs (the shipped one: 34 threats, 568 tests of which 90 distinct
+# graph tests, 11,365 values with its examples, none of its files over 800), so that a hostile
+# folder is refused before it costs seconds or memory: threat files, values per file and in all
+# files together, tests in all `when` conditions (factors' too) and, of them, graph tests.
 MAX_THREATS = 1_000
 MAX_FILE_VALUES = 50_000
 MAX_LIBRARY_VALUES = 1_000_000
@@ -78,27 +78,40 @@ class Mitigation(_Strict):
     impact: Annotated[int, Field(ge=-4, le=0)] = 0
 
 
-class FiringExample(_Strict):
-    """A minimal system (same schema as a system file) on which the threat must raise a finding
-    at asset `at`."""
+class FiresExample(_Strict):
+    """A minimal system on which the threat must be raised, at asset `at`."""
 
-    name: Annotated[str, Field(min_length=3, max_length=200)]
+    name: Annotated[str, Field(min_length=3, max_length=300)]
     at: Slug
-    system: dict[str, Any]
+    system: dict
 
 
 class QuietExample(_Strict):
-    """A near-miss system on which the threat must raise nothing."""
+    """A near miss: a minimal system on which the threat must not be raised anywhere."""
 
-    name: Annotated[str, Field(min_length=3, max_length=200)]
-    system: dict[str, Any]
+    name: Annotated[str, Field(min_length=3, max_length=300)]
+    system: dict
 
 
 class Examples(_Strict):
-    """A threat's own examples: systems it must fire on, and near misses it must stay quiet on."""
+    """A threat's own test cases, run by the test suite and `saikit check-library`."""
 
-    fires: Annotated[list[FiringExample], Field(min_length=1)]
+    fires: Annotated[list[FiresExample], Field(min_length=1)]
     quiet: Annotated[list[QuietExample], Field(min_length=1)]
+
+
+@dataclass(frozen=True)
+class Example:
+    """One checked example: its system validated, where it is written."""
+
+    threat: str
+    kind: str  # "fires" or "quiet"
+    index: int
+    name: str
+    at: str | None  # the asset a "fires" example must raise the threat on
+    model: SystemModel
+    file: str
+    line: int | None
 
 
 class Threat(_Strict):
@@ -156,6 +169,8 @@ class Library:
     # Where each threat's conditions are written ((file, line) of its `when`, by threat ID), so
     # that the engine can say where a library goes over its bounds.
     places: dict[str, tuple[str, int | None]] = field(default_factory=dict, repr=False)
+    # Each threat's examples, their systems checked (kit.threats.examples runs them).
+    examples: dict[str, list[Example]] = field(default_factory=dict, repr=False, compare=False)
 
 
 def load_library(extra: list[str | os.PathLike] | tuple = ()) -> Library:
@@ -377,6 +392,39 @@ def _check_threat(
         if pid not in provisions:
             hint = near(pid, "provisions", provisions)
             out.append(at(("provisions", i), f"unknown provision '{pid}'", hint))
+    if threat.examples is not None:
+        out += _check_examples(threat, doc, lib, at)
+    return out
+
+
+def _check_examples(threat: Threat, doc: yamlio.Document, lib: Library, at) -> list[Problem]:
+    """Validate each example's system as a system file; keep the good ones in lib.examples."""
+    out: list[Problem] = []
+    kept = lib.examples.setdefault(threat.id, [])
+    for kind in ("fires", "quiet"):
+        for i, ex in enumerate(getattr(threat.examples, kind)):
+            where = ("examples", kind, i)
+            model, found = check_part(ex.system, lib.controls)
+            out += [at(where + ("system", *p), m, h) for p, m, h in found]
+            if model is None:
+                continue
+            target = getattr(ex, "at", None)
+            if target is not None:
+                asset = model.asset_by_id.get(target)
+                if asset is None:
+                    out.append(at(where + ("at",), f"'{target}' is not an asset of this example"))
+                    continue
+                if asset.type not in threat.attaches_to:
+                    out.append(
+                        at(
+                            where + ("at",),
+                            f"'{target}' is a {asset.type}; this threat attaches to "
+                            f"{' / '.join(threat.attaches_to)}",
+                        )
+                    )
+                    continue
+            line = doc.line(where)
+            kept.append(Example(threat.id, kind, i, ex.name, target, model, doc.file, line))
     return out
 
 
@@ -452,7 +500,7 @@ _KNOWN_FIELDS = sorted(
     | set(Mitigation.model_fields)
     | set(Reference.model_fields)
     | set(Examples.model_fields)
-    | set(FiringExample.model_fields)
+    | set(FiresExample.model_fields)
     | {
         "attribute",
         "equals",
