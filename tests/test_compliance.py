@@ -143,7 +143,7 @@ SERVED = flow("scorer", "app", "serves")
 def test_checks_are_catalogue_provisions_and_between_22_and_28():
     ids = set(load_catalogue().ids)
     assert set(CHECKS) <= ids
-    assert 22 <= len(CHECKS) <= 28
+    assert 22 <= len(CHECKS) <= 29
     assert HISTORY_CHECKS <= set(CHECKS)
 
 
@@ -336,9 +336,16 @@ def test_no_human_oversight_fails_5_1_4_1():
     assert status(system(MODEL), "5.1.4-1") == "not met"
 
 
-def _acting_tool(approval: bool) -> dict:
+def _acting_tool(approval: bool | None) -> dict:
     tool = asset("deploy-tool", "tool", outputs=["action"], human_approval=approval)
     return system(tool, human_oversight="On-call approves deployments.")
+
+
+def test_unknown_human_approval_is_no_evidence_and_is_named_as_unknown_5_1_4_3():
+    r = row(_acting_tool(None), "5.1.4-3")
+    assert r["status"] == "not met"
+    assert "human_approval not recorded" in r["evidence"]
+    assert "human_approval false" in row(_acting_tool(False), "5.1.4-3")["evidence"]
 
 
 def test_acting_tool_with_human_approval_meets_5_1_4_3():
@@ -424,6 +431,19 @@ def test_rate_limited_public_api_meets_5_2_2_2():
 def test_public_api_without_rate_limit_fails_5_2_2_2():
     r = row(_public_api(), "5.2.2-2")
     assert r["status"] == "not met" and "api" in r["reason"]
+
+
+@pytest.mark.parametrize(
+    "limit", [{"requests": 5000, "per": "day"}, {"requests": 10, "per": "second"}, "limited"]
+)
+def test_a_rate_limit_in_any_window_or_known_only_qualitatively_meets_5_2_2_2(limit):
+    r = row(_public_api(rate_limit=limit), "5.2.2-2")
+    assert r["status"] == "met" and "rate_limit: " in r["evidence"]
+
+
+def test_a_stated_absence_of_rate_limit_fails_5_2_2_2():
+    r = row(_public_api(rate_limit="none"), "5.2.2-2")
+    assert r["status"] == "not met" and "rate_limit: none" in r["evidence"]
 
 
 def test_internal_only_apis_make_5_2_2_2_not_applicable():
@@ -1187,3 +1207,44 @@ def test_one_line_per_provision_takes_the_worst_role_and_totals_count_provisions
     solo = table(system(MODEL, roles=["system_operator"]))
     assert unbound["roles"] == "developer"
     assert by_provision(solo).set_index("provision").loc["5.2.1-4.2", "scope"] == "role not bound"
+
+
+# ------------------------------------------------------- 5.2.3-2 poorly documented components
+
+
+def _hub_model(**fields) -> dict:
+    return system(asset("hub-model", "model", source="public", **fields))
+
+
+def test_a_model_that_came_with_its_card_meets_5_2_3_2():
+    r = row(_hub_model(documentation=["model-card", "licence"]), "5.2.3-2")
+    assert (r["status"], r["source"]) == ("met", "automatic")
+    assert r["evidence"] == "hub-model: came with licence, model-card"
+
+
+def test_a_poorly_documented_model_without_justification_fails_5_2_3_2():
+    r = row(_hub_model(documentation=["licence"]), "5.2.3-2")
+    assert r["status"] == "not met"
+    assert "poorly documented (came with licence); no written justification" in r["evidence"]
+    assert row(_hub_model(documentation=[]), "5.2.3-2")["status"] == "not met"
+
+
+def test_a_poorly_documented_model_justified_in_due_diligence_meets_5_2_3_2():
+    dd = {"date": "2026-05-01", "evidence": "Only supplier of a Welsh-language model; RISK-12"}
+    r = row(_hub_model(documentation=["none"], due_diligence=dd), "5.2.3-2")
+    assert r["status"] == "met"
+    assert (
+        "poorly documented (came with none); justified in due diligence 2026-05-01"
+        in (r["evidence"])
+    )
+
+
+def test_unrecorded_documentation_is_not_recorded_and_a_gap_5_2_3_2():
+    r = row(_hub_model(), "5.2.3-2")
+    assert (r["status"], r["scope"]) == ("not applicable", "not recorded")
+    assert "5.2.3-2" in set(gaps(table(_hub_model()))["provision"])
+
+
+def test_only_in_house_models_make_5_2_3_2_not_triggered():
+    r = row(system(MODEL), "5.2.3-2")
+    assert (r["status"], r["scope"]) == ("not applicable", "not triggered")

@@ -603,9 +603,16 @@ def human_oversight_backed_by_technical_measures(inp: Inputs) -> Result:
             continue
         if a.human_approval:
             rows.append((a.id, True, "human_approval: true"))
-        else:
+        else:  # false, or not recorded (unknown is not "no", but it is no evidence either)
             ok, seen = _control_seen(inp, a.id, approval)
-            rows.append((a.id, ok, f"outputs {', '.join(a.outputs) or '-'}; {seen}"))
+            stated_as = "not recorded" if a.human_approval is None else "false"
+            rows.append(
+                (
+                    a.id,
+                    ok,
+                    f"outputs {', '.join(a.outputs) or '-'}; human_approval {stated_as}; {seen}",
+                )
+            )
     if not rows:  # oversight is described, yet nothing is built for people to oversee with
         return (
             NOT_MET,
@@ -617,7 +624,7 @@ def human_oversight_backed_by_technical_measures(inp: Inputs) -> Result:
         rows,
         "acting or approval-gated assets",
         "require human approval",
-        "act without human approval",
+        "act with no human approval recorded",
         empty="",  # not reached: an empty list is answered above
     )
 
@@ -785,13 +792,11 @@ def external_apis_rate_limited(inp: Inputs) -> Result:
     for a in inp.assets("api", "model"):
         if a.exposure == "internal" or a.source != "internal":
             continue
-        if a.rate_limit_per_minute:
-            rows.append(
-                (a.id, True, f"{a.exposure}; rate_limit_per_minute={a.rate_limit_per_minute}")
-            )
+        if a.rate_limited:
+            rows.append((a.id, True, f"{a.exposure}; {_rate_limit(a)}"))
         else:
             ok, seen = _control_seen(inp, a.id, {RATE_LIMITING})
-            rows.append((a.id, ok, f"{a.exposure}; no rate_limit_per_minute; {seen}"))
+            rows.append((a.id, ok, f"{a.exposure}; {_rate_limit(a)}; {seen}"))
     return every(
         rows,
         "partner or public APIs",
@@ -800,6 +805,17 @@ def external_apis_rate_limited(inp: Inputs) -> Result:
         empty="no API or model offered to partners or the public",
         strict=True,
     )
+
+
+def _rate_limit(a: Asset) -> str:
+    """The rate limit as the file states it: a figure in a window, 'limited', none or unknown."""
+    if a.rate_limit_per_minute:
+        return f"rate_limit_per_minute={a.rate_limit_per_minute}"
+    if a.rate_limit is None:
+        return "no rate limit recorded"
+    if isinstance(a.rate_limit, str):
+        return f"rate_limit: {a.rate_limit}"
+    return f"rate_limit: {a.rate_limit.requests} per {a.rate_limit.per}"
 
 
 @check("5.2.2-3")
@@ -821,6 +837,53 @@ def training_data_confined_to_development(inp: Inputs) -> Result:
         "reach outside the development environment",
         empty="no non-public data trains a model",
         strict=True,
+    )
+
+
+# ------------------------------------------------------------------- 5.2.3 supply chain
+
+# The document without which a model or component from outside counts as poorly documented:
+# a model card for a model; for code and services a security policy, an SBOM or a usage guide.
+KEY_DOCUMENTS = {"model": {"model-card"}}
+OTHER_KEY_DOCUMENTS = {"security-policy", "sbom", "usage-guide"}
+
+
+@check("5.2.3-2")
+def poorly_documented_components_justified(inp: Inputs) -> Result:
+    """Every model or component from outside (data is 5.2.4-2's) came with its key document, or
+    the choice to use it anyway is justified in writing: its due-diligence record."""
+    rows, unrecorded = [], []
+    for a in inp.assets():
+        if a.type in ("user_group", *DATA_TYPES) or (
+            a.source == "internal" and a.type != "third_party_component"
+        ):
+            continue
+        justified = a.due_diligence is not None and stated(a.due_diligence.evidence)
+        why = (
+            f"justified in due diligence {a.due_diligence.date} "
+            f"({one_line(a.due_diligence.evidence, 60)})"
+            if justified
+            else "no written justification (due_diligence)"
+        )
+        if a.documents is None:
+            unrecorded.append((a.id, justified, f"documentation not recorded; {why}"))
+            continue
+        key = KEY_DOCUMENTS.get(a.type, OTHER_KEY_DOCUMENTS)
+        came = ", ".join(sorted(a.documents)) or "none"
+        if a.documents & key:
+            rows.append((a.id, True, f"came with {came}"))
+        else:
+            rows.append((a.id, justified, f"poorly documented (came with {came}); {why}"))
+    if not rows and unrecorded and not any(ok for _, ok, _ in unrecorded):
+        return not_recorded(
+            f"{names(i for i, _, _ in unrecorded)}, from outside, record no documentation"
+        )
+    return every(
+        rows + unrecorded,
+        "models and components from outside",
+        "came documented or are justified in writing",
+        "are poorly documented or unrecorded, with no written justification",
+        empty="no model or component from outside",
     )
 
 
