@@ -16,8 +16,10 @@ from kit.errors import InputError
 from kit.inputs import canonical_config, config_sha256, load_checked
 from kit.resources import examples, notebooks
 from kit.runs.changes import config_changes
+from kit.workshop.forms import parse_value
 from kit.workshop.lab import workshop_notebook
-from kit.workshop.session import Session, parse_value, residual_summary
+from kit.workshop.panels import residual_summary
+from kit.workshop.session import Session
 from kit.workshop.views import Workshop
 
 SYSTEM = """\
@@ -76,7 +78,7 @@ def residuals(session: Session) -> dict[str, int]:
 
 def snapshot(session: Session):
     return (
-        session.current.text,
+        session.text,
         session.current.config_sha256,
         len(session.history),
         list(session.pending),
@@ -148,7 +150,7 @@ def test_recording_an_acceptance_takes_the_finding_out_of_the_open_actions(sessi
     assert finding.decision.owner == "Head of Credit Risk"
     assert finding.decision.date == TODAY
     assert residual_summary(session.analysis)["actions"] == actions_before - 1
-    assert "decisions:\n  - finding: model-extraction@scorer\n" in session.current.text
+    assert "decisions:\n  - finding: model-extraction@scorer\n" in session.text
 
 
 def test_a_decision_goes_to_the_decisions_file_when_the_system_names_one(tmp_path):
@@ -161,8 +163,8 @@ def test_a_decision_goes_to_the_decisions_file_when_the_system_names_one(tmp_pat
     session.record_decision(
         finding, "false_positive", "Not reachable from outside", "Product Security"
     )
-    assert session.current.text == system.read_text()  # the system file is untouched
-    assert f"- finding: {finding}\n    status: false_positive\n" in session.current.decisions_text
+    assert session.text == system.read_text()  # the system file is untouched
+    assert f"- finding: {finding}\n    status: false_positive\n" in session.decisions_text
     session.save()
     model, _ = load_checked(system)
     assert {d.finding: d.status for d in model.decisions}[finding] == "false_positive"
@@ -242,7 +244,7 @@ def test_removing_an_asset_in_use_is_refused_unless_its_flows_and_controls_go_to
     assert change == "removed asset score-api with 1 flow(s) and 1 control use(s)"
     assert [f.id for f in session.model.flows] == ["train-data-trains->scorer"]
     assert session.model.controls == []
-    assert session.current.text.endswith(
+    assert session.text.endswith(
         "  - {from: train-data, to: scorer, kind: trains}\n\n# end of file\n"
     )
 
@@ -257,7 +259,7 @@ def test_an_edit_that_changes_nothing_is_not_recorded(session):
 
 
 def test_undo_restores_the_previous_state_and_its_findings(session):
-    original = (session.current.text, residuals(session))
+    original = (session.text, residuals(session))
     session.set_control("rate-limiting", "score-api", "implemented")
     session.set_attribute("score-api", "exposure", "public")
     after_first = residuals(session)
@@ -265,7 +267,7 @@ def test_undo_restores_the_previous_state_and_its_findings(session):
     assert session.control_status("rate-limiting", "score-api") == "implemented"
     assert residuals(session) != after_first
     assert session.undo() == "control rate-limiting on score-api: planned → implemented"
-    assert (session.current.text, residuals(session)) == original
+    assert (session.text, residuals(session)) == original
     assert session.pending == []
     assert session.undo() is None
 
@@ -321,11 +323,9 @@ def test_removing_an_asset_keeps_the_comments_that_head_the_next_ones(tmp_path):
     path.write_text(SYSTEM.replace(records, records + "  - id: cache\n    type: dataset\n"))
     session = Session.open(path, out=tmp_path / "runs")
     session.remove_asset("cache")
-    assert session.current.text == SYSTEM
+    assert session.text == SYSTEM
     session.remove_asset("train-data", cascade=True)
-    assert (
-        "assets:\n  # --- data\n  # --- model and serving\n  - id: scorer\n" in session.current.text
-    )
+    assert "assets:\n  # --- data\n  # --- model and serving\n  - id: scorer\n" in session.text
 
 
 def test_each_saved_change_is_one_audit_entry_and_the_next_run_sees_the_new_configuration(
@@ -496,4 +496,4 @@ def test_lab_writes_the_system_path_as_a_literal_never_as_code():
 
 def test_the_comment_fixture_round_trips_unchanged(session):
     assert session.reformats == []
-    assert session.current.text == textwrap.dedent(SYSTEM)
+    assert session.text == textwrap.dedent(SYSTEM)

@@ -23,7 +23,8 @@ import pytest
 
 from kit.resources import examples
 from kit.workshop.lab import free_port
-from kit.workshop.session import Session, residual_summary
+from kit.workshop.panels import residual_summary
+from kit.workshop.session import Session
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"

@@ -11,21 +11,17 @@ from kit.analysis import Analysis
 from kit.errors import InputError, Problem
 from kit.model.roundtrip import plain, show_value
 from kit.model.schema import ASSET_TYPES, FLOW_KINDS
-from kit.risk.scoring import band
-from kit.workshop.session import (
+from kit.vocab import band
+from kit.workshop.forms import (
     DECISION_STATUSES,
     EDITABLE_FIELDS,
-    Session,
-    asset_picture_png,
     field_choices,
     field_shape,
-    findings_html,
     format_value,
-    heatmap_png,
     parse_value,
-    picture_key,
-    residual_summary,
 )
+from kit.workshop.panels import Pictures, findings_html, residual_summary
+from kit.workshop.session import Session
 
 # ---------------------------------------------------------------- the widgets
 
@@ -64,7 +60,7 @@ class Workshop:
     def __init__(self, session: Session):
         self.session = session
         self._before: Analysis | None = None
-        self.picture_key = ""
+        self.pictures = Pictures()
         self._quiet = False
         asset_ids = [a.id for a in session.model.assets]
         wide = w.Layout(width="98%")
@@ -325,11 +321,8 @@ class Workshop:
             self._finding_changed()
         self.findings.value = findings_html(a, self._before)
         self._asset_panels()
-        key = picture_key(s.model)
-        if key != self.picture_key:  # drawing the graph is the slowest step: only when it changed
-            self.picture.value = asset_picture_png(a)
-            self.picture_key = key
-        self.heatmap.value = heatmap_png(a)
+        self.picture.value = self.pictures.assets(a)  # drawn only when what it shows changed
+        self.heatmap.value = self.pictures.heatmaps(a)
 
     def _asset_changed(self) -> None:
         if self.asset.value:
@@ -365,7 +358,7 @@ class Workshop:
         if asset_id not in s.model.asset_by_id:
             return
         asset = s.model.asset_by_id[asset_id]
-        written = s.current.doc["assets"][[a.id for a in s.model.assets].index(asset_id)]
+        written = s.doc["assets"][[a.id for a in s.model.assets].index(asset_id)]
         rows = "".join(
             f"<tr><td class='sk-id'>{html.escape(str(k))}</td>"
             f"<td>{html.escape(show_value(plain(v)))}</td></tr>"
