@@ -45,6 +45,7 @@ from kit.resources import examples  # noqa: E402
 SIZES = (24, 300, 1_000)
 TODAY = dt.date(2026, 11, 2)
 EXAMPLE = "support-assistant"  # 24 assets
+ATTRIBUTES, CONTROLS, FLOWS, DECISION = range(4)  # the workshop's tabs
 
 
 def system_file(n: int, folder: Path) -> Path:
@@ -70,6 +71,7 @@ def pick(workshop):
     flows = {(f.source, f.kind, f.target) for f in model.flows}
     for asset in [a for a in model.assets if a.type == "api"] + list(model.assets):
         workshop.asset.value = asset.id
+        workshop.tabs.selected_index = CONTROLS
         rows = workshop.controls.children[1:]
         if not rows:
             continue
@@ -102,12 +104,14 @@ def edits(workshop, asset: str, control: str, flow: tuple[str, str, str]):
 
     def set_toggle(value):
         def run():
+            workshop.tabs.selected_index = CONTROLS
             toggle().value = value
 
         return run
 
     def set_exposure(value):
         def run():
+            workshop.tabs.selected_index = ATTRIBUTES
             workshop.field.value = "exposure"
             workshop.value.value = value
             workshop.apply_button.click()
@@ -115,17 +119,20 @@ def edits(workshop, asset: str, control: str, flow: tuple[str, str, str]):
         return run
 
     def add_flow():
+        workshop.tabs.selected_index = FLOWS
         workshop.flow_from.value = source
         workshop.flow_kind.value = kind
         workshop.flow_to.value = target
         workshop.add_flow_button.click()
 
     def remove_flow():
+        workshop.tabs.selected_index = FLOWS
         workshop.flow_list.value = flow_id
         workshop.remove_flow_button.click()
 
     def decide(status):
         def run():
+            workshop.tabs.selected_index = DECISION
             workshop.finding.value = finding
             workshop.decision_status.value = status
             workshop.justification.value = "Partners are contracted; reviewed in the workshop"
@@ -164,6 +171,8 @@ def measure(n: int, budget: float) -> dict:
         deadline = time.perf_counter() + budget
         rounds = 0
         while rounds == 0 or time.perf_counter() < deadline:
+            if hasattr(workshop, "pictures"):
+                workshop.pictures.clear()  # each round draws as the first did
             for _name, action in series:
                 t0 = time.perf_counter()
                 action()

@@ -409,7 +409,9 @@ def test_the_widgets_edit_the_system_and_redraw_the_risk_picture(session, system
     ws = Workshop(session)
     assert "saikit-residual" in ws.summary._dom_classes
     start = summary_numbers(ws)
-    assert bytes(ws.picture.value[:4]) == bytes(ws.heatmap.value[:4]) == b"\x89PNG"
+    assert bytes(ws.picture.value[:4]) == b"\x89PNG"
+    heatmap_before = ws.heatmap.value
+    assert f"Residual risk ({len(session.analysis.assessment.findings)} findings)" in heatmap_before
 
     ws.asset.value = "score-api"
     ws.control_toggle("rate-limiting").value = "implemented"
@@ -417,6 +419,7 @@ def test_the_widgets_edit_the_system_and_redraw_the_risk_picture(session, system
     assert lowered[0] < start[0]
     assert "control rate-limiting on score-api: planned → implemented" in ws.status.value
     assert "▼" in ws.findings.value  # the table shows what moved
+    assert ws.heatmap.value != heatmap_before
 
     ws.field.value = "exposure"
     assert ws.value.value == "partner"

@@ -138,11 +138,21 @@ def _held(path: str | os.PathLike) -> str | Document | None:
     return files.get(os.path.realpath(path)) if files else None
 
 
-def document_of(data: Any, file: str) -> Document:
+def document_of(data: Any, file: str, values: int | None = None) -> Document:
     """A Document of plain data already in memory (an edited round-trip document), for
-    `in_memory`. Its values are counted and its text checked as `parse` would check them, but it
-    knows no lines: a problem found in it is reported without one (validate the text to get
-    them)."""
+    `in_memory`. It knows no lines: a problem found in it is reported without one (validate the
+    text to get them).
+
+    Without `values` its values are counted and its text checked as `parse` would check them.
+    A caller that knows the count, and that every string in the data was checked already (read
+    from text `parse` accepted, or checked with `refuse_unsafe` as it came in), passes it.
+    """
+    if values is not None:
+        if values > MAX_NODES:
+            raise fail(file, None, "", f"document holds more than {MAX_NODES:,} values")
+        doc = Document(file, data)
+        doc.values = values
+        return doc
     count, todo = 0, [(data, 1)]
     while todo:
         value, depth = todo.pop()
@@ -166,16 +176,30 @@ def document_of(data: Any, file: str) -> Document:
     return doc
 
 
-def _refuse_unsafe_value(text: str, file: str) -> None:
+def _refuse_unsafe_value(text: str, file: str, path: str = "") -> None:
     found = UNSAFE_CHARACTERS.search(text)
     if found:
         raise fail(
             file,
             None,
-            "",
+            path,
             f"{describe_character(found.group())}: control and text-direction characters are "
             "not allowed; remove it",
         )
+
+
+def refuse_unsafe(value: Any, file: str, path: str = "") -> None:
+    """Refuse control and text-direction characters in a value about to go into a document
+    (every string in it, keys too), as `parse` refuses them in a file's text."""
+    if isinstance(value, str):
+        _refuse_unsafe_value(value, file, path)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            refuse_unsafe(k, file, path)
+            refuse_unsafe(v, file, path)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            refuse_unsafe(v, file, path)
 
 
 def parse(text: str, file: str = "<string>", max_values: int | None = None) -> Document:

@@ -14,8 +14,11 @@ from kit.graph.plots import Picture
 from kit.risk.scoring import Assessment
 from kit.vocab import BAND_COLOURS, BANDS, SEVERITY, band
 
-# The score range of each band (kit.vocab.band), as the legend shows it.
-_RANGES = {b: [s for s in range(1, 26) if band(s) == b] for b in BANDS}
+# The lowest and highest score of each band (kit.vocab.band), as the legends show them.
+BAND_RANGES = {
+    b: (min(s for s in range(1, 26) if band(s) == b), max(s for s in range(1, 26) if band(s) == b))
+    for b in BANDS
+}
 APPETITE_LINE = "#1a1a1a"
 
 
@@ -75,7 +78,7 @@ def draw_heatmaps(scene) -> Picture:
         ax.set_ylabel("likelihood", fontsize=11)
         ax.set_title(f"{name} risk ({findings} findings)", fontsize=12)
     handles = [
-        Patch(facecolor=BAND_COLOURS[b], label=f"{b} {_RANGES[b][0]}–{_RANGES[b][-1]}")
+        Patch(facecolor=BAND_COLOURS[b], label=f"{b} {BAND_RANGES[b][0]}–{BAND_RANGES[b][1]}")
         for b in BANDS
     ]
     if appetite:
@@ -96,10 +99,14 @@ def draw_heatmaps(scene) -> Picture:
     return fig
 
 
+def above_appetite(likelihood: int, impact: int, appetite: str) -> bool:
+    """Whether a finding in this cell is above the risk appetite (a band): it needs action."""
+    return SEVERITY[band(likelihood * impact)] > SEVERITY[appetite]
+
+
 def _appetite_line(ax, appetite: str) -> None:
     """A heavy line along the border between cells within the appetite and cells above it."""
-    limit = SEVERITY[appetite]
-    above = [[SEVERITY[band((i + 1) * (j + 1))] > limit for j in range(5)] for i in range(5)]
+    above = [[above_appetite(i + 1, j + 1, appetite) for j in range(5)] for i in range(5)]
     for i in range(5):
         for j in range(5):
             if not above[i][j]:

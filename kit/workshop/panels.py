@@ -96,7 +96,7 @@ def heatmap_scene(analysis: Analysis):
 
 
 class Pictures:
-    """The workshop's pictures as PNG bytes, drawn only for what has not been drawn before.
+    """The workshop's asset picture as PNG bytes, drawn only for what has not been drawn before.
 
     Each picture is kept by its scene, the plain data it draws, so undoing an edit or going
     back to an earlier choice shows the picture drawn then. The last `keep` of each are kept.
@@ -104,18 +104,13 @@ class Pictures:
 
     def __init__(self, keep: int = 32):
         self.keep = keep
-        self._drawn: dict[str, OrderedDict] = {"assets": OrderedDict(), "heatmaps": OrderedDict()}
+        self._drawn: dict[str, OrderedDict] = {"assets": OrderedDict()}
         self.drawings = 0  # how many pictures were drawn (not taken from the cache)
 
     def assets(self, analysis: Analysis) -> bytes:
         from kit.graph.plots import draw_scene
 
         return self._get("assets", asset_scene(analysis), draw_scene)
-
-    def heatmaps(self, analysis: Analysis) -> bytes:
-        from kit.risk.plots import draw_heatmaps
-
-        return self._get("heatmaps", heatmap_scene(analysis), draw_heatmaps)
 
     def clear(self) -> None:
         for kept in self._drawn.values():
@@ -131,3 +126,49 @@ class Pictures:
         while len(kept) > self.keep:
             kept.popitem(last=False)
         return kept[scene]
+
+
+def heatmap_html(analysis: Analysis) -> str:
+    """The inherent and residual heatmaps as HTML tables, the same scene the report's picture
+    draws (kit.risk.plots): counts per likelihood × impact cell, band colours and their score
+    ranges, and a heavy line closing off the cells above the risk appetite. Text, not pixels:
+    sharp on any projector, and redrawn in no time."""
+    from kit.risk.plots import APPETITE_LINE, BAND_RANGES, above_appetite
+
+    inherent, residual, findings, appetite, _ = heatmap_scene(analysis)
+    line = f"3px solid {APPETITE_LINE}"
+    grids = []
+    for name, counts in (("Inherent", inherent), ("Residual", residual)):
+        rows = []
+        for lk in range(5, 0, -1):
+            cells = [f"<th class='sk-hm-axis'>{lk}</th>"]
+            for im in range(1, 6):
+                style = [f"background:{BAND_COLOURS[band(lk * im)]}"]
+                if above_appetite(lk, im, appetite):
+                    if lk == 1 or not above_appetite(lk - 1, im, appetite):
+                        style.append(f"border-bottom:{line}")
+                    if im == 1 or not above_appetite(lk, im - 1, appetite):
+                        style.append(f"border-left:{line}")
+                n = counts[lk - 1][im - 1]
+                cells.append(f"<td style='{';'.join(style)}'>{n or ''}</td>")
+            rows.append(f"<tr>{''.join(cells)}</tr>")
+        axis = "".join(f"<th class='sk-hm-axis'>{im}</th>" for im in range(1, 6))
+        grids.append(
+            f"<div class='sk-hm'><div class='sk-hm-title'>{name} risk ({findings} findings)"
+            "</div><table class='sk-hm-grid'><tbody>"
+            f"<tr><th class='sk-hm-label' rowspan=6>likelihood</th></tr>{''.join(rows)}"
+            f"<tr><th></th><th></th>{axis}</tr>"
+            "<tr><th></th><th></th><th class='sk-hm-label' colspan=5>impact</th></tr>"
+            "</tbody></table></div>"
+        )
+    legend = "".join(
+        f"<span class='sk-hm-key'><i style='background:{BAND_COLOURS[b]}'></i>{b} {lo}–{hi}</span>"
+        for b, (lo, hi) in BAND_RANGES.items()
+    )
+    legend += (
+        f"<span class='sk-hm-key'><i class='sk-hm-line' style='border-bottom:{line}'></i>"
+        f"risk appetite: {html.escape(appetite)}</span>"
+    )
+    return (
+        f"<div class='sk-heatmaps'>{''.join(grids)}</div><div class='sk-hm-legend'>{legend}</div>"
+    )

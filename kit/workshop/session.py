@@ -33,6 +33,7 @@ from kit.model.roundtrip import (
     YamlFile,
     append_item,
     append_to,
+    data_of,
     del_key,
     delete_item,
     dump,
@@ -158,6 +159,11 @@ class Session:
         return [(change, state.config_sha256) for change, state in self._pending]
 
     @property
+    def unsaved(self) -> int:
+        """How many changes are not saved yet."""
+        return len(self._pending)
+
+    @property
     def text(self) -> str:
         """The system file's text as saving would write it now."""
         return self._text("system")
@@ -213,7 +219,7 @@ class Session:
                 set_key(asset, name, yaml_value(value))
             return f"asset {asset_id}: {name} {show_value(old)} → {show_value(value)}"
 
-        return self._apply(edit)
+        return self._apply(edit, value)
 
     def add_asset(self, asset: dict) -> str | None:
         """Add an asset given as a mapping of its fields (at least `id` and `type`)."""
@@ -227,7 +233,7 @@ class Session:
             append_item(doc["assets"], yaml_value(data))
             return f"added asset {data['id']} ({data.get('type', '?')})"
 
-        return self._apply(edit)
+        return self._apply(edit, data)
 
     def remove_asset(self, asset_id: str, cascade: bool = False) -> str | None:
         """Remove an asset.
@@ -291,7 +297,7 @@ class Session:
             append_to(doc, "flows", node)
             return f"added flow {new_id}"
 
-        return self._apply(edit)
+        return self._apply(edit, data)
 
     def remove_flow(self, flow: int | str) -> str | None:
         """Remove a flow by its index in the file or its ID (`from-kind->to`)."""
@@ -372,7 +378,7 @@ class Session:
             was, now = old or "not applied", status or "not applied"
             return f"control {control} on {asset_id}: {was} → {now}"
 
-        return self._apply(edit)
+        return self._apply(edit, [control, asset_id, evidence])
 
     def record_decision(
         self,
@@ -445,7 +451,7 @@ class Session:
             )
             return f"decision {finding}: {status}" + (tail if owner else "")
 
-        return self._apply(edit)
+        return self._apply(edit, [justification, owner])
 
     def undo(self) -> str | None:
         """Go back to the state before the last change; return what was undone (None: nothing)."""
@@ -521,8 +527,13 @@ class Session:
 
     # ------------------------------------------------------------ internals
 
-    def _apply(self, edit: Edit) -> str | None:
-        """Make `edit` on the documents; keep the result only if it loads, else put them back."""
+    def _apply(self, edit: Edit, given=None) -> str | None:
+        """Make `edit` on the documents; keep the result only if it loads, else put them back.
+
+        `given` is what the user typed that the edit writes: its text is checked first, as
+        the loader checks a file's (the rest of the documents came from text it checked).
+        """
+        yamlio.refuse_unsafe(given, str(self.path))
         change = edit(self.doc, self.decisions)
         if change is None:
             return None
@@ -547,14 +558,13 @@ class Session:
         First from their data in memory (quick, but blind to lines); a problem found there is
         looked for again in the text saving would write, so the message names its line.
         """
-        data = {"system": self.doc, "decisions": self.decisions}
+        docs = {"system": self.doc, "decisions": self.decisions}
+        contents = {}
+        for name, f in self.files.items():
+            data, values = data_of(docs[name])
+            contents[name] = yamlio.document_of(data, str(f.path), values)
         try:
-            return self._load(
-                {
-                    name: yamlio.document_of(plain(data[name]), str(f.path))
-                    for name, f in self.files.items()
-                }
-            )
+            return self._load(contents)
         except InputError:
             return self._load({name: self._text(name) for name in self.files})
 

@@ -20,7 +20,7 @@ from kit.workshop.forms import (
     format_value,
     parse_value,
 )
-from kit.workshop.panels import Pictures, findings_html, residual_summary
+from kit.workshop.panels import Pictures, findings_html, heatmap_html, residual_summary
 from kit.workshop.session import Session
 
 # ---------------------------------------------------------------- the widgets
@@ -50,8 +50,23 @@ _CSS = """
 .sk-up { color: #b00020; font-size: 11px; } .sk-down { color: #1b7f3b; font-size: 11px; }
 .saikit-control { border-bottom: 1px solid #eee; padding: 3px 0; gap: 8px; }
 .saikit-workshop .sk-bar { gap: 8px; }
+.sk-heatmaps { display: flex; gap: 24px; flex-wrap: wrap; }
+.sk-hm-title { font-weight: 600; font-size: 14px; margin-bottom: 4px; }
+.sk-hm-grid { border-collapse: collapse; }
+.sk-hm-grid td { width: 44px; height: 36px; text-align: center; font-size: 17px;
+  font-weight: 700; color: #1a1a1a; border: 1px solid #fff; }
+.sk-hm-axis { font-size: 13px; font-weight: 400; color: #444; padding: 0 6px; }
+.sk-hm-label { font-size: 13px; font-weight: 400; color: #444; }
+th.sk-hm-label[rowspan] { writing-mode: vertical-rl; transform: rotate(180deg); }
+.sk-hm-legend { display: flex; flex-wrap: wrap; gap: 14px; margin-top: 6px; font-size: 13px; }
+.sk-hm-key i { display: inline-block; width: 14px; height: 14px; margin-right: 5px;
+  vertical-align: -2px; }
+.sk-hm-key i.sk-hm-line { width: 22px; height: 7px; vertical-align: 4px; }
 </style>
 """
+
+
+CONTROLS_TAB = 1  # the tabs: attributes, controls, flows, decision, new asset
 
 
 class Workshop:
@@ -61,6 +76,7 @@ class Workshop:
         self.session = session
         self._before: Analysis | None = None
         self.pictures = Pictures()
+        self._controls_for: str | None = None  # the asset the Controls tab shows
         self._quiet = False
         asset_ids = [a.id for a in session.model.assets]
         wide = w.Layout(width="98%")
@@ -181,7 +197,7 @@ class Workshop:
         # pictures and table
         self.findings = w.HTML()
         self.picture = w.Image(format="png", layout=w.Layout(max_width="100%"))
-        self.heatmap = w.Image(format="png", layout=w.Layout(max_width="100%"))
+        self.heatmap = w.HTML()
         self.ui = self._layout()
         self._asset_changed()
         self._field_changed()
@@ -259,6 +275,7 @@ class Workshop:
             ]
         )
         self.tabs = w.Tab(children=[attributes, self.controls, flows, decision, new_asset])
+        self.tabs.observe(lambda _: self._show_controls(), names="selected_index")
         for i, name in enumerate(["Attributes", "Controls", "Flows", "Decision", "New asset"]):
             self.tabs.set_title(i, name)
         editor = w.VBox([self.asset, self.tabs], layout=w.Layout(width="46%", min_width="420px"))
@@ -283,7 +300,7 @@ class Workshop:
         s = self.session
         a = s.analysis
         info = residual_summary(a)
-        unsaved = len(s.pending)
+        unsaved = s.unsaved
         self.title.value = (
             f"<div class='sk-title'>Workshop: {html.escape(s.model.system.name)}</div>"
             f"<div class='sk-sub'>{html.escape(str(s.path))} · risk appetite "
@@ -312,7 +329,8 @@ class Workshop:
         # New labels, same choice: the decision form keeps what is being typed into it.
         keep, self._quiet = self.finding.value, True
         try:
-            self.finding.options = options
+            if list(self.finding.options) != options:
+                self.finding.options = options
             if keep in {v for _, v in options}:
                 self.finding.value = keep
         finally:
@@ -322,7 +340,7 @@ class Workshop:
         self.findings.value = findings_html(a, self._before)
         self._asset_panels()
         self.picture.value = self.pictures.assets(a)  # drawn only when what it shows changed
-        self.heatmap.value = self.pictures.heatmaps(a)
+        self.heatmap.value = heatmap_html(a)
 
     def _asset_changed(self) -> None:
         if self.asset.value:
@@ -370,8 +388,17 @@ class Workshop:
             f"<table class='sk-attrs'>{rows}</table>"
         )
         flows = [f.id for f in s.model.flows if asset_id in (f.source, f.target)]
-        self.flow_list.options = flows
-        self.controls.children = self._control_rows(asset_id)
+        if list(self.flow_list.options) != flows:
+            self.flow_list.options = flows
+        self._controls_for = None  # the Controls tab is redrawn when it is showing
+        self._show_controls()
+
+    def _show_controls(self) -> None:
+        """Redraw the Controls tab for the selected asset, if it is showing and out of date."""
+        if self.tabs.selected_index != CONTROLS_TAB or self._controls_for == self.asset.value:
+            return
+        self._controls_for = self.asset.value
+        self.controls.children = self._control_rows(self.asset.value)
 
     def _control_rows(self, asset_id: str) -> list[w.Widget]:
         """One row per control applied to the asset or lowering a finding it is part of.
@@ -380,17 +407,21 @@ class Workshop:
         """
         s = self.session
         asset_type = s.model.asset_by_id[asset_id].type
+        library = s.library.controls
+        applied = {u.control for u in s.model.controls if asset_id in u.assets}
+        offered = {c for c in library if c in applied or asset_type in library[c].applies_to}
         effects: dict[str, dict[tuple[str, str], int]] = {}  # control → (threat, shift) → findings
         for f in s.analysis.assessment.findings:
-            if asset_id in f.match.related_assets:
+            # (what a finding's evidence names is worked out on demand: only where it matters)
+            if offered.intersection(m.control for m in f.match.threat.controls) and (
+                asset_id in f.match.related_assets
+            ):
                 for mit in f.match.threat.controls:
                     shift = " ".join(
                         f"{k}−{-v}" for k, v in (("L", mit.likelihood), ("I", mit.impact)) if v
                     )
                     per = effects.setdefault(mit.control, {})
                     per[(f.match.threat.id, shift)] = per.get((f.match.threat.id, shift), 0) + 1
-        applied = {u.control for u in s.model.controls if asset_id in u.assets}
-        library = s.library.controls
         names = sorted(
             (
                 c
@@ -445,7 +476,9 @@ class Workshop:
     # ------------------------------------------------------------ actions
 
     def control_toggle(self, control: str) -> w.ToggleButtons:
-        """The toggle of a control in the Controls tab of the selected asset (for scripting)."""
+        """The toggle of a control in the Controls tab of the selected asset (for scripting;
+        it opens the tab, as a user would)."""
+        self.tabs.selected_index = CONTROLS_TAB
         for row in self.controls.children:
             if f"saikit-control-{control}" in row._dom_classes:
                 return row.children[0]
