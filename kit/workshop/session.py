@@ -45,9 +45,11 @@ from kit.model.roundtrip import (
     yaml_value,
 )
 from kit.model.schema import SystemModel, load_system
+from kit.runs.diff import RunDiff
 from kit.threats.library import Library
 from kit.vocab import flow_id
 from kit.workshop.forms import CONTROL_STATUSES, DECISION_STATUSES
+from kit.workshop.moved import Since, save_note
 
 # An edit: changes the system document (and the decisions document, when there is one) in
 # place and says what it did in one line, or returns None having changed nothing. It raises
@@ -104,6 +106,8 @@ class Session:
     _opened: dict[str, str] = field(default_factory=dict, repr=False)
     _texts: dict[str, str] = field(default_factory=dict, repr=False)
     _known: dict = field(default_factory=dict, repr=False)
+    since: Since | None = field(default=None, repr=False)  # the state the workshop began with
+    notes: list[Path] = field(default_factory=list)  # the notes saved, oldest first
 
     # ------------------------------------------------------------ opening and reading
 
@@ -139,6 +143,7 @@ class Session:
             "hashes": read_record(system),
         }
         session.history.append(State(analyse_model(model, library, today), ""))
+        session.since = Since(session.current.analysis, today)
         return session
 
     @property
@@ -172,6 +177,11 @@ class Session:
     def decisions_text(self) -> str | None:
         """The decisions file's text as saving would write it now (None: no decisions file)."""
         return self._text("decisions") if self.decisions is not None else None
+
+    def moved(self, provisions: bool = True) -> RunDiff:
+        """What moved since the workshop began (see kit.workshop.moved)."""
+        changes = [state.change for state in self.history[1:]]
+        return self.since.compare(self.analysis, changes, provisions)
 
     @property
     def can_undo(self) -> bool:
@@ -473,7 +483,8 @@ class Session:
 
         The texts are checked first exactly as `saikit check` will read them. Refused when a
         file changed on disk since the workshop read it, or when the system is the bundled
-        example.
+        example. A note of what moved since the workshop began goes into the run store with
+        the save (`notes`; its own audit entry follows the changes').
         """
         if not self._pending:
             return []
@@ -516,6 +527,7 @@ class Session:
         ]
         self._pending.clear()
         self._unsaved = 0
+        self.notes.append(save_note(self.store, self.moved(), self.model, self.path))
         return entries
 
     @property

@@ -20,6 +20,7 @@ from kit.workshop.forms import (
     format_value,
     parse_value,
 )
+from kit.workshop.moved import moved_html
 from kit.workshop.panels import Pictures, findings_html, heatmap_html, residual_summary
 from kit.workshop.session import Session
 
@@ -50,6 +51,8 @@ _CSS = """
 .sk-up { color: #b00020; font-size: 11px; } .sk-down { color: #1b7f3b; font-size: 11px; }
 .saikit-control { border-bottom: 1px solid #eee; padding: 3px 0; gap: 8px; }
 .saikit-workshop .sk-bar { gap: 8px; }
+.saikit-moved .sk-moved-h { font-weight: 600; margin-top: 6px; }
+.saikit-moved ul { margin: 2px 0 4px 0; padding-left: 18px; }
 .sk-heatmaps { display: flex; gap: 24px; flex-wrap: wrap; }
 .sk-hm-title { font-weight: 600; font-size: 14px; margin-bottom: 4px; }
 .sk-hm-grid { border-collapse: collapse; }
@@ -66,7 +69,7 @@ th.sk-hm-label[rowspan] { writing-mode: vertical-rl; transform: rotate(180deg); 
 """
 
 
-CONTROLS_TAB = 1  # the tabs: attributes, controls, flows, decision, new asset
+CONTROLS_TAB, MOVED_TAB = 1, 5  # the tabs: attributes, controls, flows, decision, new asset, moved
 
 
 class Workshop:
@@ -274,9 +277,21 @@ class Workshop:
                 self.add_asset_button,
             ]
         )
-        self.tabs = w.Tab(children=[attributes, self.controls, flows, decision, new_asset])
-        self.tabs.observe(lambda _: self._show_controls(), names="selected_index")
-        for i, name in enumerate(["Attributes", "Controls", "Flows", "Decision", "New asset"]):
+        self.moved = w.HTML()
+        self.moved.add_class("saikit-moved")
+        moved = w.VBox(
+            [
+                w.HTML(
+                    "<div class='sk-small'>Since the workshop began: what a rerun would report. "
+                    "Saving keeps this as a note in the run store.</div>"
+                ),
+                self.moved,
+            ]
+        )
+        self.tabs = w.Tab(children=[attributes, self.controls, flows, decision, new_asset, moved])
+        self.tabs.observe(lambda _: self._show_tab(), names="selected_index")
+        names = ["Attributes", "Controls", "Flows", "Decision", "New asset", "What moved"]
+        for i, name in enumerate(names):
             self.tabs.set_title(i, name)
         editor = w.VBox([self.asset, self.tabs], layout=w.Layout(width="46%", min_width="420px"))
         risk = w.VBox(
@@ -341,6 +356,7 @@ class Workshop:
         self._asset_panels()
         self.picture.value = self.pictures.assets(a)  # drawn only when what it shows changed
         self.heatmap.value = heatmap_html(a)
+        self._show_moved()
 
     def _asset_changed(self) -> None:
         if self.asset.value:
@@ -392,6 +408,15 @@ class Workshop:
             self.flow_list.options = flows
         self._controls_for = None  # the Controls tab is redrawn when it is showing
         self._show_controls()
+
+    def _show_tab(self) -> None:
+        self._show_controls()
+        self._show_moved()
+
+    def _show_moved(self) -> None:
+        """Compare with the start of the workshop, when the What moved tab is showing."""
+        if self.tabs.selected_index == MOVED_TAB:
+            self.moved.value = moved_html(self.session.moved())
 
     def _show_controls(self) -> None:
         """Redraw the Controls tab for the selected asset, if it is showing and out of date."""
@@ -508,7 +533,8 @@ class Workshop:
         self.refresh()
         self._say(
             "ok",
-            f"saved {self.session.path.name}; {len(entries)} change(s) in the audit trail"
+            f"saved {self.session.path.name}; {len(entries)} change(s) in the audit trail; "
+            f"what moved is noted in {self.session.notes[-1]}"
             if entries
             else "nothing to save",
         )
