@@ -7,12 +7,16 @@ import datetime as dt
 import difflib
 import json
 import re
+import tempfile
 import textwrap
+from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from kit import audit
 from kit.errors import InputError
+from kit.files import sha256_file
 from kit.inputs import canonical_config, config_sha256, load_checked
 from kit.resources import examples, notebooks
 from kit.runs.changes import config_changes
@@ -502,3 +506,144 @@ def test_lab_writes_the_system_path_as_a_literal_never_as_code():
 def test_the_comment_fixture_round_trips_unchanged(session):
     assert session.reformats == []
     assert session.text == textwrap.dedent(SYSTEM)
+
+
+# ---------------------------------------------------------------- edits in memory, checked as saved
+
+
+def test_an_edit_is_validated_in_memory_and_leaves_no_scratch_file(session, system, tmp_path):
+    before = sorted(p.name for p in tmp_path.iterdir())
+    scratch = sorted(Path(tempfile.gettempdir()).glob("saikit-workshop-*"))
+    session.set_attribute("score-api", "exposure", "public")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert sorted(Path(tempfile.gettempdir()).glob("saikit-workshop-*")) == scratch
+    assert system.read_text() == SYSTEM  # nothing written before a save
+    assert session.model.asset_by_id["score-api"].exposure == "public"
+
+
+def test_a_refused_edit_names_the_line_it_would_have_in_the_saved_file(session, system):
+    with pytest.raises(InputError) as exc:
+        session.set_attribute("score-api", "exposure", "publik")
+    [problem] = exc.value.problems
+    line = SYSTEM.splitlines().index("    exposure: partner") + 1
+    assert (problem.file, problem.line, problem.path) == (str(system), line, "assets[2].exposure")
+    assert session.text == SYSTEM  # the documents are as before the refused edit
+
+
+def test_typed_text_with_a_text_direction_character_is_refused(session):
+    before = snapshot(session)
+    with pytest.raises(InputError, match="text-direction"):
+        session.set_attribute("scorer", "owner", "Risk \u202eteam")
+    assert snapshot(session) == before
+
+
+def test_in_memory_text_is_loaded_as_the_file_would_be(system):
+    from kit.model import yamlio
+    from kit.model.schema import load_system
+
+    edited = SYSTEM.replace("exposure: partner", "exposure: public")
+    with yamlio.in_memory({system: edited}):
+        assert load_system(system).asset_by_id["score-api"].exposure == "public"
+    with yamlio.in_memory({system: edited.replace("public", "publik")}):
+        with pytest.raises(InputError, match="did you mean 'public'"):
+            load_system(system)
+    assert load_system(system).asset_by_id["score-api"].exposure == "partner"  # disk again
+
+
+def test_undo_after_several_edits_replays_the_rest_on_the_file_as_opened(session):
+    session.set_control("rate-limiting", "score-api", "implemented")
+    session.add_asset({"id": "request-log", "type": "log_store"})
+    session.add_flow({"from": "score-api", "to": "request-log", "kind": "logs_to"})
+    with_log = session.text
+    session.set_attribute("score-api", "exposure", "public")
+    session.undo()
+    assert session.text == with_log
+    session.undo()
+    session.undo()
+    assert "request-log" not in session.text
+    assert "status: implemented # gateway quota still to be set" in session.text
+
+
+# ---------------------------------------------------------------- what moved
+
+
+def test_what_moved_lists_the_changes_and_what_they_did_to_findings_and_provisions(session):
+    session.set_control("rate-limiting", "score-api", "implemented")
+    session.set_attribute("score-api", "exposure", "internal")
+    moved = session.moved()
+    assert moved.changes == [
+        "control rate-limiting on score-api: planned → implemented",
+        "asset score-api: exposure partner → internal",
+    ]
+    # off the partner network: the exposure findings go; nothing is raised
+    assert {"denial-of-ai-service@score-api", "model-extraction@scorer"} <= {
+        k for k, _ in moved.resolved
+    }
+    assert moved.raised == []
+    assert ("evasion@scorer", 12, 9) in [
+        (k, a["residual_score"], b["residual_score"]) for k, a, b in moved.rescored
+    ]
+    # 5.2.2-2 bears on APIs offered to outside parties: with none left it no longer applies
+    assert ("5.2.2-2/developer", "not met", "not applicable") in moved.provisions
+    session.undo()
+    session.undo()
+    nothing = session.moved()
+    assert (nothing.changes, nothing.raised, nothing.resolved, nothing.rescored) == ([], [], [], [])
+    assert nothing.provisions == []
+
+
+def test_saving_writes_a_note_of_what_moved_into_the_run_store(tmp_path):
+    path = tmp_path / "system.yaml"
+    path.write_text(SYSTEM.replace("name: Tiny system", "name: Tiny <script>x</script> system"))
+    session = Session.open(path, out=tmp_path / "runs", today=TODAY)
+    session.set_attribute("score-api", "exposure", "internal")
+    session.save()
+    [note] = session.notes
+    assert note.parent == tmp_path / "runs" / "workshop-notes"
+    text = note.read_text()
+    assert "<script>" not in text and "Tiny &lt;script&gt;x&lt;/script&gt; system" in text
+    assert "asset score-api: exposure partner → internal" in text
+    assert "denial-of-ai-service@score-api" in text  # resolved
+    trail = audit.read(tmp_path / "runs" / "audit.jsonl")
+    assert trail[-1]["event"] == "workshop-note"
+    assert trail[-1]["sha256"] == sha256_file(note)
+    assert trail[-1]["note"] == f"workshop-notes/{note.name}"
+    assert audit.verify(tmp_path / "runs" / "audit.jsonl") == []
+
+
+# ---------------------------------------------------------------- redrawing only what changed
+
+
+def test_the_asset_picture_is_drawn_again_only_when_what_it_shows_changes(session):
+    ws = Workshop(session)
+    drawn = ws.pictures.drawings
+    ws.asset.value = "score-api"
+    ws.control_toggle("rate-limiting").value = "implemented"  # controls are not in the picture
+    assert ws.pictures.drawings == drawn
+    ws.field.value, ws.value.value = "owner", "Platform team"  # nor are owners
+    ws.apply_button.click()
+    assert ws.pictures.drawings == drawn
+    first = ws.picture.value
+    ws.new_id.value, ws.new_type.value = "request-log", "log_store"
+    ws.add_asset_button.click()
+    assert ws.pictures.drawings == drawn + 1 and ws.picture.value != first
+    ws.undo_button.click()  # back to a picture drawn before: taken from the cache
+    assert ws.pictures.drawings == drawn + 1 and ws.picture.value == first
+
+
+def test_the_heatmap_panel_counts_each_finding_in_its_residual_cell(session):
+    ws = Workshop(session)
+    residual = ws.heatmap.value.split("Residual risk")[1]
+    cells = re.findall(r"<td style='([^']*)'>(\d*)</td>", residual)
+    assert len(cells) == 25
+    counts = Counter(
+        (f.residual_likelihood, f.residual_impact) for f in session.analysis.assessment.findings
+    )
+    # rows run from likelihood 5 down to 1, columns impact 1 to 5
+    shown = {(5 - i // 5, i % 5 + 1): int(n or 0) for i, (_, n) in enumerate(cells)}
+    assert shown == {(lk, im): counts.get((lk, im), 0) for lk in range(1, 6) for im in range(1, 6)}
+    # appetite "medium" (the default): the line closes off the high and critical cells
+    assert session.model.system.risk_appetite == "medium"
+    lined = {key for key, (style, _) in zip(shown, cells, strict=True) if "border" in style}
+    assert (2, 5) in lined and (4, 3) in lined and (1, 5) not in lined and (3, 3) not in lined
+    assert "risk appetite: medium" in ws.heatmap.value
