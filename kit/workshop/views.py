@@ -282,15 +282,15 @@ class Workshop:
         moved = w.VBox(
             [
                 w.HTML(
-                    "<div class='sk-small'>Since the workshop began: what a rerun would report. "
-                    "Saving keeps this as a note in the run store.</div>"
+                    "<b>What moved since the workshop began</b><div class='sk-small'>what a "
+                    "rerun would report; saving keeps it as a note in the run store</div>"
                 ),
                 self.moved,
             ]
         )
         self.tabs = w.Tab(children=[attributes, self.controls, flows, decision, new_asset, moved])
         self.tabs.observe(lambda _: self._show_tab(), names="selected_index")
-        names = ["Attributes", "Controls", "Flows", "Decision", "New asset", "What moved"]
+        names = ["Attributes", "Controls", "Flows", "Decision", "New asset", "Moved"]
         for i, name in enumerate(names):
             self.tabs.set_title(i, name)
         editor = w.VBox([self.asset, self.tabs], layout=w.Layout(width="46%", min_width="420px"))
