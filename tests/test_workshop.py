@@ -647,3 +647,16 @@ def test_the_heatmap_panel_counts_each_finding_in_its_residual_cell(session):
     lined = {key for key, (style, _) in zip(shown, cells, strict=True) if "border" in style}
     assert (2, 5) in lined and (4, 3) in lined and (1, 5) not in lined and (3, 3) not in lined
     assert "risk appetite: medium" in ws.heatmap.value
+
+
+def test_typed_text_that_yaml_would_read_as_another_type_is_saved_in_quotes(session, system):
+    session.set_attribute("scorer", "owner", "yes")  # YAML 1.1, as the loader reads: true
+    session.set_attribute("score-api", "version", "2026-01-01")  # a date
+    session.save()
+    model, _ = load_checked(system)
+    assert model.asset_by_id["scorer"].owner == "yes"
+    assert model.asset_by_id["score-api"].version == "2026-01-01"
+    assert diff(SYSTEM, system.read_text()) == [
+        "+    owner: 'yes'",
+        "+    version: '2026-01-01'",
+    ]

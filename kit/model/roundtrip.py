@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import CommentMark
-from ruamel.yaml.scalarstring import ScalarString
+from ruamel.yaml.scalarstring import ScalarString, SingleQuotedScalarString
 from ruamel.yaml.tokens import CommentToken
 
 from kit.files import read_bounded
@@ -207,8 +208,19 @@ def del_key(mapping: CommentedMap, key: str) -> None:
     _put(_tail_slot(mapping), rest)
 
 
+_STR = "tag:yaml.org,2002:str"
+_RESOLVER = yamlio.Loader  # how the kit's loader reads a plain scalar (YAML 1.1: `yes` is true)
+
+
 def yaml_value(value):
-    """Plain Python data as round-trip nodes (lists of scalars in flow style)."""
+    """Plain Python data as round-trip nodes (lists of scalars in flow style).
+
+    Text that the kit's loader would read as something else when written plain (`yes`, `1.0`,
+    `2026-01-01`, `~`) is written in quotes, so it reads back as the text it is.
+    """
+    if isinstance(value, str) and not isinstance(value, ScalarString):
+        tag = _RESOLVER.resolve(_RESOLVER, yaml.ScalarNode, value, (True, False))
+        return value if tag == _STR else SingleQuotedScalarString(value)
     if isinstance(value, dict):
         out = CommentedMap()
         for k, v in value.items():

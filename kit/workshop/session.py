@@ -546,7 +546,13 @@ class Session:
         the loader checks a file's (the rest of the documents came from text it checked).
         """
         yamlio.refuse_unsafe(given, str(self.path))
-        change = edit(self.doc, self.decisions)
+        try:
+            change = edit(self.doc, self.decisions)
+        except InputError:
+            raise  # refused before changing anything
+        except Exception:
+            self._replay()  # a failure half-way through must not leave half an edit behind
+            raise
         if change is None:
             return None
         self._texts.clear()
