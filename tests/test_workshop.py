@@ -660,3 +660,16 @@ def test_typed_text_that_yaml_would_read_as_another_type_is_saved_in_quotes(sess
         "+    owner: 'yes'",
         "+    version: '2026-01-01'",
     ]
+
+
+def test_the_moved_tab_shows_what_moved_since_the_start_when_it_is_open(session):
+    ws = Workshop(session)
+    ws.asset.value = "score-api"
+    ws.control_toggle("rate-limiting").value = "implemented"
+    assert ws.moved.value == ""  # not computed while another tab shows
+    ws.tabs.selected_index = 5
+    assert "Changes made (1)" in ws.moved.value
+    assert "control rate-limiting on score-api: planned → implemented" in ws.moved.value
+    assert "model-extraction@scorer" in ws.moved.value and "was 12" in ws.moved.value
+    ws.undo_button.click()  # open: redrawn with the edit
+    assert "Changes made (0)" in ws.moved.value and "Findings re-scored (0)" in ws.moved.value
