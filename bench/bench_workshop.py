@@ -9,9 +9,12 @@ is made through them, each timed from the change to the end of the redraw:
 5. add a flow, 6. remove it;
 7. record a decision (accepted, with justification and owner), 8. reopen it.
 
-The series repeats until the size's time budget is spent (at least one round). Beside each
-edit the threat engine's share is measured: `kit.analysis.analyse_model` on the model after the
-edit (graph build + evaluation + scoring), timed on its own.
+Each edit is made on the tab it belongs to, as a facilitator would. The series repeats until
+the size's time budget is spent (at least one round); the workshop's picture cache is emptied at
+the start of each round, so every round draws what the first did (within a round, an edit taken
+back shows the picture drawn before it, as in a room). Beside each edit the engine's share is
+measured: `kit.analysis.analyse_model` on the model after the edit (graph build + threat
+evaluation + scoring), timed on its own. "open s" is the time to open the workshop.
 
 Sizes: 24 assets is the bundled support-assistant example (with its decisions file and
 comments); 300 and 1,000 are synthetic estates (bench/synth.py). The machine is shared, so
