@@ -673,3 +673,17 @@ def test_the_moved_tab_shows_what_moved_since_the_start_when_it_is_open(session)
     assert "model-extraction@scorer" in ws.moved.value and "was 12" in ws.moved.value
     ws.undo_button.click()  # open: redrawn with the edit
     assert "Changes made (0)" in ws.moved.value and "Findings re-scored (0)" in ws.moved.value
+
+
+def test_the_controls_tab_is_updated_in_place_and_follows_undo_without_editing(session):
+    ws = Workshop(session)
+    ws.asset.value = "score-api"
+    toggle = ws.control_toggle("rate-limiting")
+    toggle.value = "implemented"
+    assert ws.control_toggle("rate-limiting") is toggle  # the same row, updated
+    assert "lowers" in ws.controls.children[1].children[1].value
+    edits = len(session.history)
+    ws.undo_button.click()
+    assert toggle.value == "planned"  # shown as it stands again...
+    assert len(session.history) == edits - 1  # ...without that being taken for a click
+    assert session.control_status("rate-limiting", "score-api") == "planned"

@@ -80,6 +80,8 @@ class Workshop:
         self._before: Analysis | None = None
         self.pictures = Pictures()
         self._controls_for: str | None = None  # the asset the Controls tab shows
+        self._control_names: tuple = ()  # (asset, controls) of the rows the tab holds
+        self._quiet_controls = False  # rows being updated, not clicked
         self._quiet = False
         asset_ids = [a.id for a in session.model.assets]
         wide = w.Layout(width="98%")
@@ -419,17 +421,42 @@ class Workshop:
             self.moved.value = moved_html(self.session.moved())
 
     def _show_controls(self) -> None:
-        """Redraw the Controls tab for the selected asset, if it is showing and out of date."""
-        if self.tabs.selected_index != CONTROLS_TAB or self._controls_for == self.asset.value:
-            return
-        self._controls_for = self.asset.value
-        self.controls.children = self._control_rows(self.asset.value)
+        """Redraw the Controls tab for the selected asset, if it is showing and out of date.
 
-    def _control_rows(self, asset_id: str) -> list[w.Widget]:
-        """One row per control applied to the asset or lowering a finding it is part of.
-
-        The controls that lower the most findings come first.
+        When the asset and its list of controls stay the same, the rows are updated in place
+        (making widgets is the slow part of drawing the tab).
         """
+        asset_id = self.asset.value
+        if self.tabs.selected_index != CONTROLS_TAB or self._controls_for == asset_id:
+            return
+        self._controls_for = asset_id
+        plan = self._control_plan(asset_id)
+        names = (asset_id, [control for control, _, _ in plan])
+        if names == self._control_names:
+            self._quiet_controls = True
+            try:
+                for (_, status, label), row in zip(plan, self.controls.children[1:], strict=True):
+                    toggle, text = row.children
+                    if toggle.value != status:
+                        toggle.value = status
+                    if text.value != label:
+                        text.value = label
+            finally:
+                self._quiet_controls = False
+            return
+        self._control_names = names
+        header = w.HTML(
+            f"<div class='sk-small'>Controls on <b>{html.escape(asset_id)}</b>: those applied "
+            "here and those that would lower a finding this asset is part of "
+            "(L = likelihood, I = impact).</div>"
+        )
+        self.controls.children = [header] + [
+            self._control_row(asset_id, control, status, label) for control, status, label in plan
+        ]
+
+    def _control_plan(self, asset_id: str) -> list[tuple[str, str, str]]:
+        """(control, status, label HTML) for each control applied to the asset or lowering a
+        finding it is part of; the controls that lower the most findings come first."""
         s = self.session
         asset_type = s.model.asset_by_id[asset_id].type
         library = s.library.controls
@@ -448,55 +475,51 @@ class Workshop:
                     per = effects.setdefault(mit.control, {})
                     per[(f.match.threat.id, shift)] = per.get((f.match.threat.id, shift), 0) + 1
         names = sorted(
-            (
-                c
-                for c in set(effects) | applied
-                if c in library and (c in applied or asset_type in library[c].applies_to)
-            ),
+            (c for c in set(effects) | applied if c in offered),
             key=lambda c: (-sum(effects.get(c, {}).values()), c),
         )
-        rows: list[w.Widget] = [
-            w.HTML(
-                f"<div class='sk-small'>Controls on <b>{html.escape(asset_id)}</b>: those applied "
-                "here and those that would lower a finding this asset is part of "
-                "(L = likelihood, I = impact).</div>"
-            )
-        ]
+        plan = []
         for control in names:
-            toggle = w.ToggleButtons(
-                options=[
-                    ("not applied", "none"),
-                    ("planned", "planned"),
-                    ("implemented", "implemented"),
-                ],
-                value=s.control_status(control, asset_id) or "none",
-                style={"button_width": "auto"},
-                layout=w.Layout(flex="0 0 auto"),
-                tooltips=[library[control].description] * 3,
-            )
-            toggle.observe(
-                lambda change, c=control: self._do(
-                    lambda: s.set_control(
-                        c, asset_id, None if change["new"] == "none" else change["new"]
-                    )
-                ),
-                names="value",
-            )
             lowers = "; ".join(
                 f"{threat}{f' ×{n}' if n > 1 else ''} {shift}"
                 for (threat, shift), n in sorted(effects.get(control, {}).items())
             )
-            label = w.HTML(
+            label = (
                 f"<b>{html.escape(library[control].name)}</b> "
                 f"<span class='sk-id'>{html.escape(control)}</span><div class='sk-small'>"
-                f"{'lowers ' + html.escape(lowers) if lowers else 'lowers no finding here'}</div>",
-                layout=w.Layout(flex="1 1 auto"),
+                f"{'lowers ' + html.escape(lowers) if lowers else 'lowers no finding here'}</div>"
             )
-            row = w.HBox([toggle, label], layout=w.Layout(align_items="center"))
-            row.add_class("saikit-control")
-            row.add_class(f"saikit-control-{control}")
-            rows.append(row)
-        return rows
+            plan.append((control, s.control_status(control, asset_id) or "none", label))
+        return plan
+
+    def _control_row(self, asset_id: str, control: str, status: str, label: str) -> w.HBox:
+        description = self.session.library.controls[control].description
+        toggle = w.ToggleButtons(
+            options=[
+                ("not applied", "none"),
+                ("planned", "planned"),
+                ("implemented", "implemented"),
+            ],
+            value=status,
+            style={"button_width": "auto"},
+            layout=w.Layout(flex="0 0 auto"),
+            tooltips=[description] * 3,
+        )
+
+        def changed(change) -> None:
+            if self._quiet_controls:
+                return
+            new = None if change["new"] == "none" else change["new"]
+            self._do(lambda: self.session.set_control(control, asset_id, new))
+
+        toggle.observe(changed, names="value")
+        row = w.HBox(
+            [toggle, w.HTML(label, layout=w.Layout(flex="1 1 auto"))],
+            layout=w.Layout(align_items="center"),
+        )
+        row.add_class("saikit-control")
+        row.add_class(f"saikit-control-{control}")
+        return row
 
     # ------------------------------------------------------------ actions
 
