@@ -295,10 +295,11 @@ def risk_summary(wb: Workbook) -> pd.DataFrame:
 
 
 def risk_heatmaps(wb: Workbook):
-    """Inherent and residual likelihood × impact heatmaps."""
+    """Inherent and residual likelihood × impact heatmaps, the risk appetite marked."""
     from kit.risk.plots import heatmaps
 
-    return heatmaps(wb.analysis.assessment, wb.model.system.name)
+    appetite = wb.model.system.risk_appetite
+    return heatmaps(wb.analysis.assessment, wb.model.system.name, appetite=appetite)
 
 
 def findings(wb: Workbook, limit: int | None = None) -> pd.DataFrame:

@@ -7,17 +7,23 @@ import datetime as dt
 import difflib
 import json
 import re
+import tempfile
 import textwrap
+from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from kit import audit
 from kit.errors import InputError
+from kit.files import sha256_file
 from kit.inputs import canonical_config, config_sha256, load_checked
 from kit.resources import examples, notebooks
 from kit.runs.changes import config_changes
+from kit.workshop.forms import parse_value
 from kit.workshop.lab import workshop_notebook
-from kit.workshop.session import Session, parse_value, residual_summary
+from kit.workshop.panels import residual_summary
+from kit.workshop.session import Session
 from kit.workshop.views import Workshop
 
 SYSTEM = """\
@@ -76,7 +82,7 @@ def residuals(session: Session) -> dict[str, int]:
 
 def snapshot(session: Session):
     return (
-        session.current.text,
+        session.text,
         session.current.config_sha256,
         len(session.history),
         list(session.pending),
@@ -148,7 +154,7 @@ def test_recording_an_acceptance_takes_the_finding_out_of_the_open_actions(sessi
     assert finding.decision.owner == "Head of Credit Risk"
     assert finding.decision.date == TODAY
     assert residual_summary(session.analysis)["actions"] == actions_before - 1
-    assert "decisions:\n  - finding: model-extraction@scorer\n" in session.current.text
+    assert "decisions:\n  - finding: model-extraction@scorer\n" in session.text
 
 
 def test_a_decision_goes_to_the_decisions_file_when_the_system_names_one(tmp_path):
@@ -161,8 +167,8 @@ def test_a_decision_goes_to_the_decisions_file_when_the_system_names_one(tmp_pat
     session.record_decision(
         finding, "false_positive", "Not reachable from outside", "Product Security"
     )
-    assert session.current.text == system.read_text()  # the system file is untouched
-    assert f"- finding: {finding}\n    status: false_positive\n" in session.current.decisions_text
+    assert session.text == system.read_text()  # the system file is untouched
+    assert f"- finding: {finding}\n    status: false_positive\n" in session.decisions_text
     session.save()
     model, _ = load_checked(system)
     assert {d.finding: d.status for d in model.decisions}[finding] == "false_positive"
@@ -242,7 +248,7 @@ def test_removing_an_asset_in_use_is_refused_unless_its_flows_and_controls_go_to
     assert change == "removed asset score-api with 1 flow(s) and 1 control use(s)"
     assert [f.id for f in session.model.flows] == ["train-data-trains->scorer"]
     assert session.model.controls == []
-    assert session.current.text.endswith(
+    assert session.text.endswith(
         "  - {from: train-data, to: scorer, kind: trains}\n\n# end of file\n"
     )
 
@@ -257,7 +263,7 @@ def test_an_edit_that_changes_nothing_is_not_recorded(session):
 
 
 def test_undo_restores_the_previous_state_and_its_findings(session):
-    original = (session.current.text, residuals(session))
+    original = (session.text, residuals(session))
     session.set_control("rate-limiting", "score-api", "implemented")
     session.set_attribute("score-api", "exposure", "public")
     after_first = residuals(session)
@@ -265,7 +271,7 @@ def test_undo_restores_the_previous_state_and_its_findings(session):
     assert session.control_status("rate-limiting", "score-api") == "implemented"
     assert residuals(session) != after_first
     assert session.undo() == "control rate-limiting on score-api: planned → implemented"
-    assert (session.current.text, residuals(session)) == original
+    assert (session.text, residuals(session)) == original
     assert session.pending == []
     assert session.undo() is None
 
@@ -321,11 +327,9 @@ def test_removing_an_asset_keeps_the_comments_that_head_the_next_ones(tmp_path):
     path.write_text(SYSTEM.replace(records, records + "  - id: cache\n    type: dataset\n"))
     session = Session.open(path, out=tmp_path / "runs")
     session.remove_asset("cache")
-    assert session.current.text == SYSTEM
+    assert session.text == SYSTEM
     session.remove_asset("train-data", cascade=True)
-    assert (
-        "assets:\n  # --- data\n  # --- model and serving\n  - id: scorer\n" in session.current.text
-    )
+    assert "assets:\n  # --- data\n  # --- model and serving\n  - id: scorer\n" in session.text
 
 
 def test_each_saved_change_is_one_audit_entry_and_the_next_run_sees_the_new_configuration(
@@ -335,7 +339,9 @@ def test_each_saved_change_is_one_audit_entry_and_the_next_run_sees_the_new_conf
     session.set_control("rate-limiting", "score-api", "implemented")
     session.set_attribute("score-api", "rate_limit_per_minute", 600)
     entries = session.save()
-    trail = audit.read(tmp_path / "runs" / "audit.jsonl")
+    everything = audit.read(tmp_path / "runs" / "audit.jsonl")
+    assert [e["event"] for e in everything][-1] == "workshop-note"  # the note follows the changes
+    trail = everything[:-1]
     assert [e["change"] for e in trail] == [
         "control rate-limiting on score-api: planned → implemented",
         "asset score-api: rate_limit_per_minute (default) → 600",
@@ -359,7 +365,7 @@ def test_undoing_a_saved_change_is_saved_as_an_undo(session, tmp_path):
     session.save()
     session.undo()
     session.save()
-    changes = [e["change"] for e in audit.read(tmp_path / "runs" / "audit.jsonl")]
+    changes = [e["change"] for e in audit.read(tmp_path / "runs" / "audit.jsonl") if "change" in e]
     assert changes == [
         "control rate-limiting on score-api: planned → implemented",
         "undo: control rate-limiting on score-api: planned → implemented",
@@ -409,7 +415,9 @@ def test_the_widgets_edit_the_system_and_redraw_the_risk_picture(session, system
     ws = Workshop(session)
     assert "saikit-residual" in ws.summary._dom_classes
     start = summary_numbers(ws)
-    assert bytes(ws.picture.value[:4]) == bytes(ws.heatmap.value[:4]) == b"\x89PNG"
+    assert bytes(ws.picture.value[:4]) == b"\x89PNG"
+    heatmap_before = ws.heatmap.value
+    assert f"Residual risk ({len(session.analysis.assessment.findings)} findings)" in heatmap_before
 
     ws.asset.value = "score-api"
     ws.control_toggle("rate-limiting").value = "implemented"
@@ -417,6 +425,7 @@ def test_the_widgets_edit_the_system_and_redraw_the_risk_picture(session, system
     assert lowered[0] < start[0]
     assert "control rate-limiting on score-api: planned → implemented" in ws.status.value
     assert "▼" in ws.findings.value  # the table shows what moved
+    assert ws.heatmap.value != heatmap_before
 
     ws.field.value = "exposure"
     assert ws.value.value == "partner"
@@ -496,4 +505,185 @@ def test_lab_writes_the_system_path_as_a_literal_never_as_code():
 
 def test_the_comment_fixture_round_trips_unchanged(session):
     assert session.reformats == []
-    assert session.current.text == textwrap.dedent(SYSTEM)
+    assert session.text == textwrap.dedent(SYSTEM)
+
+
+# ---------------------------------------------------------------- edits in memory, checked as saved
+
+
+def test_an_edit_is_validated_in_memory_and_leaves_no_scratch_file(session, system, tmp_path):
+    before = sorted(p.name for p in tmp_path.iterdir())
+    scratch = sorted(Path(tempfile.gettempdir()).glob("saikit-workshop-*"))
+    session.set_attribute("score-api", "exposure", "public")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert sorted(Path(tempfile.gettempdir()).glob("saikit-workshop-*")) == scratch
+    assert system.read_text() == SYSTEM  # nothing written before a save
+    assert session.model.asset_by_id["score-api"].exposure == "public"
+
+
+def test_a_refused_edit_names_the_line_it_would_have_in_the_saved_file(session, system):
+    with pytest.raises(InputError) as exc:
+        session.set_attribute("score-api", "exposure", "publik")
+    [problem] = exc.value.problems
+    line = SYSTEM.splitlines().index("    exposure: partner") + 1
+    assert (problem.file, problem.line, problem.path) == (str(system), line, "assets[2].exposure")
+    assert session.text == SYSTEM  # the documents are as before the refused edit
+
+
+def test_typed_text_with_a_text_direction_character_is_refused(session):
+    before = snapshot(session)
+    with pytest.raises(InputError, match="text-direction"):
+        session.set_attribute("scorer", "owner", "Risk \u202eteam")
+    assert snapshot(session) == before
+
+
+def test_in_memory_text_is_loaded_as_the_file_would_be(system):
+    from kit.model import yamlio
+    from kit.model.schema import load_system
+
+    edited = SYSTEM.replace("exposure: partner", "exposure: public")
+    with yamlio.in_memory({system: edited}):
+        assert load_system(system).asset_by_id["score-api"].exposure == "public"
+    with yamlio.in_memory({system: edited.replace("public", "publik")}):
+        with pytest.raises(InputError, match="did you mean 'public'"):
+            load_system(system)
+    assert load_system(system).asset_by_id["score-api"].exposure == "partner"  # disk again
+
+
+def test_undo_after_several_edits_replays_the_rest_on_the_file_as_opened(session):
+    session.set_control("rate-limiting", "score-api", "implemented")
+    session.add_asset({"id": "request-log", "type": "log_store"})
+    session.add_flow({"from": "score-api", "to": "request-log", "kind": "logs_to"})
+    with_log = session.text
+    session.set_attribute("score-api", "exposure", "public")
+    session.undo()
+    assert session.text == with_log
+    session.undo()
+    session.undo()
+    assert "request-log" not in session.text
+    assert "status: implemented # gateway quota still to be set" in session.text
+
+
+# ---------------------------------------------------------------- what moved
+
+
+def test_what_moved_lists_the_changes_and_what_they_did_to_findings_and_provisions(session):
+    session.set_control("rate-limiting", "score-api", "implemented")
+    session.set_attribute("score-api", "exposure", "internal")
+    moved = session.moved()
+    assert moved.changes == [
+        "control rate-limiting on score-api: planned → implemented",
+        "asset score-api: exposure partner → internal",
+    ]
+    # off the partner network: the exposure findings go; nothing is raised
+    assert {"denial-of-ai-service@score-api", "model-extraction@scorer"} <= {
+        k for k, _ in moved.resolved
+    }
+    assert moved.raised == []
+    assert ("evasion@scorer", 12, 9) in [
+        (k, a["residual_score"], b["residual_score"]) for k, a, b in moved.rescored
+    ]
+    # 5.2.2-2 bears on APIs offered to outside parties: with none left it no longer applies
+    assert ("5.2.2-2/developer", "not met", "not applicable") in moved.provisions
+    session.undo()
+    session.undo()
+    nothing = session.moved()
+    assert (nothing.changes, nothing.raised, nothing.resolved, nothing.rescored) == ([], [], [], [])
+    assert nothing.provisions == []
+
+
+def test_saving_writes_a_note_of_what_moved_into_the_run_store(tmp_path):
+    path = tmp_path / "system.yaml"
+    path.write_text(SYSTEM.replace("name: Tiny system", "name: Tiny <script>x</script> system"))
+    session = Session.open(path, out=tmp_path / "runs", today=TODAY)
+    session.set_attribute("score-api", "exposure", "internal")
+    session.save()
+    [note] = session.notes
+    assert note.parent == tmp_path / "runs" / "workshop-notes"
+    text = note.read_text()
+    assert "<script>" not in text and "Tiny &lt;script&gt;x&lt;/script&gt; system" in text
+    assert "asset score-api: exposure partner → internal" in text
+    assert "denial-of-ai-service@score-api" in text  # resolved
+    trail = audit.read(tmp_path / "runs" / "audit.jsonl")
+    assert trail[-1]["event"] == "workshop-note"
+    assert trail[-1]["sha256"] == sha256_file(note)
+    assert trail[-1]["note"] == f"workshop-notes/{note.name}"
+    assert audit.verify(tmp_path / "runs" / "audit.jsonl") == []
+
+
+# ---------------------------------------------------------------- redrawing only what changed
+
+
+def test_the_asset_picture_is_drawn_again_only_when_what_it_shows_changes(session):
+    ws = Workshop(session)
+    drawn = ws.pictures.drawings
+    ws.asset.value = "score-api"
+    ws.control_toggle("rate-limiting").value = "implemented"  # controls are not in the picture
+    assert ws.pictures.drawings == drawn
+    ws.field.value, ws.value.value = "owner", "Platform team"  # nor are owners
+    ws.apply_button.click()
+    assert ws.pictures.drawings == drawn
+    first = ws.picture.value
+    ws.new_id.value, ws.new_type.value = "request-log", "log_store"
+    ws.add_asset_button.click()
+    assert ws.pictures.drawings == drawn + 1 and ws.picture.value != first
+    ws.undo_button.click()  # back to a picture drawn before: taken from the cache
+    assert ws.pictures.drawings == drawn + 1 and ws.picture.value == first
+
+
+def test_the_heatmap_panel_counts_each_finding_in_its_residual_cell(session):
+    ws = Workshop(session)
+    residual = ws.heatmap.value.split("Residual risk")[1]
+    cells = re.findall(r"<td style='([^']*)'>(\d*)</td>", residual)
+    assert len(cells) == 25
+    counts = Counter(
+        (f.residual_likelihood, f.residual_impact) for f in session.analysis.assessment.findings
+    )
+    # rows run from likelihood 5 down to 1, columns impact 1 to 5
+    shown = {(5 - i // 5, i % 5 + 1): int(n or 0) for i, (_, n) in enumerate(cells)}
+    assert shown == {(lk, im): counts.get((lk, im), 0) for lk in range(1, 6) for im in range(1, 6)}
+    # appetite "medium" (the default): the line closes off the high and critical cells
+    assert session.model.system.risk_appetite == "medium"
+    lined = {key for key, (style, _) in zip(shown, cells, strict=True) if "border" in style}
+    assert (2, 5) in lined and (4, 3) in lined and (1, 5) not in lined and (3, 3) not in lined
+    assert "risk appetite: medium" in ws.heatmap.value
+
+
+def test_typed_text_that_yaml_would_read_as_another_type_is_saved_in_quotes(session, system):
+    session.set_attribute("scorer", "owner", "yes")  # YAML 1.1, as the loader reads: true
+    session.set_attribute("score-api", "version", "2026-01-01")  # a date
+    session.save()
+    model, _ = load_checked(system)
+    assert model.asset_by_id["scorer"].owner == "yes"
+    assert model.asset_by_id["score-api"].version == "2026-01-01"
+    assert diff(SYSTEM, system.read_text()) == [
+        "+    owner: 'yes'",
+        "+    version: '2026-01-01'",
+    ]
+
+
+def test_the_moved_tab_shows_what_moved_since_the_start_when_it_is_open(session):
+    ws = Workshop(session)
+    ws.asset.value = "score-api"
+    ws.control_toggle("rate-limiting").value = "implemented"
+    assert ws.moved.value == ""  # not computed while another tab shows
+    ws.tabs.selected_index = 5
+    assert "Changes made (1)" in ws.moved.value
+    assert "control rate-limiting on score-api: planned → implemented" in ws.moved.value
+    assert "model-extraction@scorer" in ws.moved.value and "was 12" in ws.moved.value
+    ws.undo_button.click()  # open: redrawn with the edit
+    assert "Changes made (0)" in ws.moved.value and "Findings re-scored (0)" in ws.moved.value
+
+
+def test_the_controls_tab_is_updated_in_place_and_follows_undo_without_editing(session):
+    ws = Workshop(session)
+    ws.asset.value = "score-api"
+    toggle = ws.control_toggle("rate-limiting")
+    toggle.value = "implemented"
+    assert ws.control_toggle("rate-limiting") is toggle  # the same row, updated
+    assert "lowers" in ws.controls.children[1].children[1].value
+    edits = len(session.history)
+    ws.undo_button.click()
+    assert toggle.value == "planned"  # shown as it stands again...
+    assert len(session.history) == edits - 1  # ...without that being taken for a click
+    assert session.control_status("rate-limiting", "score-api") == "planned"

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-import textwrap
 from collections import Counter, defaultdict
 
 import matplotlib
@@ -184,6 +183,23 @@ def layout(nodes: dict[str, str], edges: list[tuple[str, str, str]]) -> dict[str
     return _order_rows(nodes, edges, column)
 
 
+# One colour per flow kind (the legend names those present); boundary crossings are dashed.
+FLOW_COLOURS = {
+    "trains": "#1f77b4",
+    "fine_tunes": "#17becf",
+    "indexes": "#9467bd",
+    "retrieves": "#2ca02c",
+    "prompts": "#bcbd22",
+    "serves": "#ff7f0e",
+    "invokes": "#e377c2",
+    "writes": "#8c564b",
+    "logs_to": "#7f7f7f",
+    "depends_on": "#393b79",
+}
+LABEL_PT = 9  # asset labels; every text is at least this size at the picture's own size
+COLUMN_GAP_IN = 0.45  # room between the widest label of a column and the next column
+
+
 def draw_graph(
     graph: graphs.AssetGraph,
     *,
@@ -209,45 +225,110 @@ def draw_graph(
     -------
     >>> draw_graph(build(model)).savefig("/tmp/graph.png")  # doctest: +SKIP
     """
+    return draw_scene(graph_scene(graph, gaps=gaps, aggregate=aggregate, title=title))
+
+
+def graph_scene(
+    graph: graphs.AssetGraph,
+    *,
+    gaps: dict[str, list[str]] | None = None,
+    aggregate: bool | None = None,
+    title: str | None = None,
+) -> tuple:
+    """What `draw_graph` draws, as plain hashable data (equal scenes draw the same picture).
+
+    Returns ("assets", title, nodes, edges, gapped, spof) with nodes (id, type), edges
+    (source, target, kind, crosses boundary); or, aggregated, ("aggregate", title, assets,
+    flows, sizes, gapped, exposed, between, within), each a tuple of (key, count) pairs.
+    """
     if gaps is None:
         gaps = analyses.inventory_gaps(graph)
     if aggregate is None:
         aggregate = len(graph.model.assets) > AGGREGATE_ABOVE
     title = title or graph.model.system.name
-    if aggregate:
-        return _draw_aggregate(graph, gaps, title)
-    return _draw_assets(graph, gaps, title)
-
-
-def _draw_assets(graph: graphs.AssetGraph, gaps: dict, title: str) -> Figure:
-    nodes = {a.id: a.type for a in graph.model.assets}
-    edges = [(e.source, e.target, e.kind) for e in graph.edges()]
-    pos = layout(nodes, edges)
-    spof = analyses.single_points_of_failure(graph)
-    fig, ax, xy = _canvas(pos, nodes, title, f"{len(nodes)} assets, {len(edges)} flows")
+    if not aggregate:
+        return (
+            "assets",
+            title,
+            tuple((a.id, a.type) for a in graph.model.assets),
+            tuple(
+                (e.source, e.target, e.kind, bool(e.flow.crosses_boundary)) for e in graph.edges()
+            ),
+            tuple(sorted(gaps)),
+            tuple(sorted(analyses.single_points_of_failure(graph))),
+        )
+    types = {a.id: a.type for a in graph.model.assets}
+    exposed = Counter((a.type, a.exposure) for a in graph.model.assets if a.exposure != "internal")
+    flows: Counter = Counter()
+    crossing: Counter = Counter()
+    kinds: dict = defaultdict(Counter)
     for e in graph.edges():
-        crossing = e.flow.crosses_boundary
+        pair = (types[e.source], types[e.target])
+        flows[pair] += 1
+        crossing[pair] += bool(e.flow.crosses_boundary)
+        kinds[pair][e.kind] += 1
+    between = tuple(
+        sorted(
+            (pair, n, crossing[pair], kinds[pair].most_common(1)[0][0])
+            for pair, n in flows.items()
+            if pair[0] != pair[1]
+        )
+    )
+    return (
+        "aggregate",
+        title,
+        len(types),
+        sum(flows.values()),
+        tuple(sorted(Counter(types.values()).items())),
+        tuple(sorted(Counter(types[a] for a in gaps).items())),
+        tuple(sorted(exposed.items())),
+        between,
+        tuple(sorted((s, n) for (s, t), n in flows.items() if s == t)),
+    )
+
+
+def draw_scene(scene: tuple) -> Figure:
+    """Draw a `graph_scene`."""
+    if scene[0] == "aggregate":
+        return _draw_aggregate(*scene[1:])
+    return _draw_assets(*scene[1:])
+
+
+def _draw_assets(title, nodes, edges, gapped, spof) -> Figure:
+    types = dict(nodes)
+    pos = layout(types, [(s, t, k) for s, t, k, _ in edges])
+    widest = max((_text_width(n, LABEL_PT) for n in types), default=1.0)
+    fig, ax, xy = _canvas(
+        pos,
+        types,
+        title,
+        f"{len(types)} assets, {len(edges)} flows",
+        column_in=max(1.75, widest + COLUMN_GAP_IN),
+    )
+    starts, ends = _ports(xy, pos, edges)
+    for i, (s, t, kind, crossing) in enumerate(edges):
         _arrow(
             ax,
-            xy[e.source],
-            xy[e.target],
-            pos[e.source][0],
-            pos[e.target][0],
-            colour=GAP_COLOUR if crossing else "#555555",
+            starts[i],
+            ends[i],
+            pos[s][0],
+            pos[t][0],
+            colour=FLOW_COLOURS.get(kind, "#555555"),
             style="--" if crossing else "-",
-            width=1.2 if crossing else 0.8,
+            width=1.6 if crossing else 1.1,
+            shrink=2 if pos[t][0] > pos[s][0] else 9,
         )
-    ids = list(nodes)
+    ids = list(types)
     ax.scatter(
         [xy[n][0] for n in ids],
         [xy[n][1] for n in ids],
         s=300,
         zorder=3,
-        c=[COLOURS[nodes[n]] for n in ids],
+        c=[COLOURS[types[n]] for n in ids],
         edgecolors=["black" if n in spof else "white" for n in ids],
         linewidths=[2.8 if n in spof else 1.0 for n in ids],
     )
-    ringed = [n for n in ids if n in gaps]
+    ringed = [n for n in ids if n in gapped]
     if ringed:
         ax.scatter(
             [xy[n][0] for n in ringed],
@@ -259,57 +340,49 @@ def _draw_assets(graph: graphs.AssetGraph, gaps: dict, title: str) -> Figure:
             linewidths=2.2,
         )
     for n in ids:
+        # One line, never broken, on an opaque box drawn over the flows: no flow crosses it.
         ax.text(
             xy[n][0],
             xy[n][1] - 0.3,
-            _wrap(n),
+            n,
             ha="center",
             va="top",
-            fontsize=7.5,
+            fontsize=LABEL_PT,
             zorder=4,
-            linespacing=1.0,
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.92, "pad": 1.0},
         )
-    _legend(ax, sorted(set(nodes.values()), key=list(COLOURS).index), marks=True)
+    _legend(
+        ax,
+        sorted(set(types.values()), key=list(COLOURS).index),
+        kinds=sorted({k for _, _, k, _ in edges}, key=list(FLOW_COLOURS).index),
+        marks=True,
+    )
     return fig
 
 
-def _draw_aggregate(graph: graphs.AssetGraph, gaps: dict, title: str) -> Figure:
+def _draw_aggregate(title, assets, flows, sizes, gapped, exposed, between, within) -> Figure:
     # One node per asset type, laid out like the detailed view; exposure and gaps as counts.
-    types = {a.id: a.type for a in graph.model.assets}
-    sizes = Counter(types.values())
-    gapped = Counter(types[a] for a in gaps)
-    exposed = Counter((a.type, a.exposure) for a in graph.model.assets if a.exposure != "internal")
-    flows: Counter = Counter()
-    crossing: Counter = Counter()
-    kinds: dict = defaultdict(Counter)
-    for e in graph.edges():
-        pair = (types[e.source], types[e.target])
-        flows[pair] += 1
-        crossing[pair] += e.flow.crosses_boundary
-        kinds[pair][e.kind] += 1
+    sizes, gapped, exposed, within = dict(sizes), Counter(dict(gapped)), dict(exposed), dict(within)
     nodes = {t: t for t in sorted(sizes, key=list(COLOURS).index)}
-    between = {pair: n for pair, n in flows.items() if pair[0] != pair[1]}
-    pos = layout(nodes, [(s, t, kinds[(s, t)].most_common(1)[0][0]) for s, t in between])
+    pos = layout(nodes, [(s, t, kind) for (s, t), _, _, kind in between])
     fig, ax, xy = _canvas(
         pos,
         nodes,
         title,
-        f"{len(types):,} assets and {sum(flows.values()):,} flows, aggregated "
-        "by type; red: flows crossing a trust boundary",
+        f"{assets:,} assets and {flows:,} flows, aggregated by type",
         spacing=1.8,
     )
-    top = max(between.values(), default=1)
-    for (s, t), count in sorted(between.items(), key=lambda kv: kv[1]):
-        crossed = crossing[(s, t)]
+    top = max((n for _, n, _, _ in between), default=1)
+    for (s, t), count, crossed, kind in sorted(between, key=lambda b: b[1]):
         _arrow(
             ax,
             xy[s],
             xy[t],
             pos[s][0],
             pos[t][0],
-            colour=GAP_COLOUR if crossed else "#555555",
+            colour=FLOW_COLOURS.get(kind, "#555555"),
             style="--" if crossed else "-",
-            width=0.4 + 4.0 * math.log1p(count) / math.log1p(top),
+            width=0.6 + 4.0 * math.log1p(count) / math.log1p(top),
             shrink=18,
         )
     biggest = max(sizes.values())
@@ -330,44 +403,85 @@ def _draw_aggregate(graph: graphs.AssetGraph, gaps: dict, title: str) -> Figure:
         lines = [f"{count:,} {t.replace('_', ' ')}"]
         if gapped[t]:
             lines.append(f"{gapped[t]:,} with gaps")
-        outside = [f"{exposed[(t, x)]:,} {x}" for x in ("partner", "public") if exposed[(t, x)]]
+        outside = [f"{exposed[(t, x)]:,} {x}" for x in ("partner", "public") if (t, x) in exposed]
         if outside:
             lines.append(" · ".join(outside))
-        within = flows[(t, t)]
-        if within:
-            lines.append(f"{within:,} flows within")
+        if within.get(t):
+            lines.append(f"{within[t]:,} flows within")
         ax.text(
             x,
             y - 0.5,
             "\n".join(lines),
             ha="center",
             va="top",
-            fontsize=7.5,
+            fontsize=LABEL_PT,
             zorder=4,
             linespacing=1.05,
-            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.75, "pad": 0.6},
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.92, "pad": 1.0},
         )
-    _legend(ax, list(nodes), marks=True, aggregate=True)
+    _legend(
+        ax,
+        list(nodes),
+        kinds=sorted({k for *_, k in between}, key=list(FLOW_COLOURS).index),
+        marks=True,
+        aggregate=True,
+    )
     return fig
 
 
-def _canvas(pos, nodes, title, subtitle, spacing: float = 1.0, centre: bool = True):
+def _text_width(text: str, size: float) -> float:
+    """The width of one line of text in inches, at `size` points."""
+    from matplotlib.font_manager import FontProperties
+
+    prop = FontProperties(size=size)
+    return text_to_path.get_text_width_height_descent(text, prop, ismath=False)[0] / 72
+
+
+def _ports(xy, pos, edges) -> tuple[list, list]:
+    """Where each flow leaves its source and enters its target.
+
+    A flow to a later column leaves from the right of its node and enters on the left; at each
+    node those ends are spread out in the order of the nodes at their other end, top to bottom,
+    so the flows of a hub fan out without crossing each other at it. Other flows use the
+    node's centre.
+    """
+    starts = [xy[s] for s, *_ in edges]
+    ends = [xy[t] for _, t, *_ in edges]
+    out: dict[str, list[int]] = defaultdict(list)
+    into: dict[str, list[int]] = defaultdict(list)
+    for i, (s, t, *_) in enumerate(edges):
+        if pos[t][0] > pos[s][0]:
+            out[s].append(i)
+            into[t].append(i)
+    for ports, side, other, ends_of in ((out, 0.16, 1, starts), (into, -0.16, 0, ends)):
+        for node, group in ports.items():
+            group.sort(key=lambda i: (-xy[edges[i][other]][1], xy[edges[i][other]][0]))
+            x, y = xy[node]
+            span = min(0.36, 0.09 * (len(group) - 1))
+            for k, i in enumerate(group):
+                dy = span / 2 - (span * k / (len(group) - 1) if len(group) > 1 else span / 2)
+                ends_of[i] = (x + side, y + dy)
+    return starts, ends
+
+
+def _canvas(pos, nodes, title, subtitle, spacing: float = 1.0, column_in: float = 1.75):
     columns = 1 + max(c for c, _ in pos.values())
     per_column = Counter(c for c, _ in pos.values())
-    tallest = max(per_column.values()) if centre else 1 + max(r for _, r in pos.values())
+    tallest = max(per_column.values())
+    step = 1.9 * column_in / 1.75  # data units between columns: about an inch each
     fig = Picture(
-        figsize=(max(7.0, 1.75 * columns + 2.8), max(4.0, 0.8 * spacing * tallest + 2.2)),
+        figsize=(max(7.0, column_in * columns + 3.0), max(4.0, 0.8 * spacing * tallest + 2.4)),
         layout="constrained",
     )
     ax = fig.add_subplot()
-    shift = {c: (per_column[c] - 1) / 2 if centre else 0 for c in per_column}
-    xy = {n: (c * 1.9, -(r - shift[c]) * spacing) for n, (c, r) in pos.items()}
-    fig.headline(f"{title}\n{subtitle}", ax, fontsize=10, loc="left")
+    shift = {c: (per_column[c] - 1) / 2 for c in per_column}
+    xy = {n: (c * step, -(r - shift[c]) * spacing) for n, (c, r) in pos.items()}
+    fig.headline(f"{title}\n{subtitle}", ax, fontsize=11, loc="left")
     ax.set_axis_off()
     ys = [y for _, y in xy.values()]
     top = max(ys) + 1.2
     ax.set_ylim(min(ys) - 1.4, top + 0.4)
-    ax.set_xlim(-1.0, (columns - 1) * 1.9 + 1.0)
+    ax.set_xlim(-step / 2 - 0.1, (columns - 1) * step + step / 2 + 0.1)
     bands: dict[int, list[float]] = defaultdict(list)
     for n, (x, _) in xy.items():
         bands[LAYER_OF[nodes[n]]].append(x)
@@ -378,12 +492,15 @@ def _canvas(pos, nodes, title, subtitle, spacing: float = 1.0, centre: bool = Tr
             LAYERS[b],
             ha="center",
             va="bottom",
-            fontsize=9,
+            fontsize=10,
             color="#444444",
             fontweight="bold",
         )
         ax.axvspan(
-            min(xs) - 0.85, max(xs) + 0.85, color="#f4f4f4" if b % 2 else "#fbfbfb", zorder=0
+            min(xs) - step * 0.45,
+            max(xs) + step * 0.45,
+            color="#f4f4f4" if b % 2 else "#fbfbfb",
+            zorder=0,
         )
     return fig, ax, xy
 
@@ -411,19 +528,19 @@ def _arrow(ax, start, end, col_a, col_b, *, colour, style, width, shrink: float 
             "color": colour,
             "lw": width,
             "ls": style,
-            "alpha": 0.55,
+            "alpha": 0.75,
             "shrinkA": shrink,
             "shrinkB": shrink,
-            "mutation_scale": 9,
+            "mutation_scale": 10,
             "connectionstyle": f"arc3,rad={bend}",
         },
     )
 
 
-def _legend(ax, types, *, marks: bool, aggregate: bool = False) -> None:
+def _legend(ax, types, *, kinds=(), marks: bool, aggregate: bool = False) -> None:
     handles = [Patch(facecolor=COLOURS[t], label=t.replace("_", " ")) for t in types]
     if marks:
-        handles += [
+        handles.append(
             Line2D(
                 [],
                 [],
@@ -434,12 +551,10 @@ def _legend(ax, types, *, marks: bool, aggregate: bool = False) -> None:
                 markeredgecolor=GAP_COLOUR,
                 markeredgewidth=2,
                 label="inventory gaps" if not aggregate else "some with inventory gaps",
-            ),
-            Line2D([], [], color=GAP_COLOUR, ls="--", label="crosses a trust boundary"),
-        ]
+            )
+        )
         if not aggregate:
-            handles.insert(
-                len(types) + 1,
+            handles.append(
                 Line2D(
                     [],
                     [],
@@ -450,18 +565,24 @@ def _legend(ax, types, *, marks: bool, aggregate: bool = False) -> None:
                     markeredgecolor="black",
                     markeredgewidth=2.5,
                     label="single point of failure",
-                ),
+                )
             )
-        else:
-            handles.append(Line2D([], [], color="#555555", lw=3, label="more flows: thicker"))
-    ax.legend(
-        handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False
+    handles += [
+        Line2D(
+            [], [], color=FLOW_COLOURS.get(k, "#555555"), lw=2, label=f"flow: {k.replace('_', ' ')}"
+        )
+        for k in kinds
+    ]
+    handles.append(
+        Line2D([], [], color="#555555", ls="--", lw=1.6, label="crosses a trust boundary")
     )
-
-
-def _wrap(text: str, width: int = 15) -> str:
-    # Break at hyphens first so IDs split into their words.
-    return "\n".join(textwrap.wrap(text.replace("-", "- "), width)).replace("- ", "-")
+    if aggregate:
+        handles.append(
+            Line2D([], [], color="#555555", lw=3, label="more flows: thicker (colour: most common)")
+        )
+    ax.legend(
+        handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=9, frameon=False
+    )
 
 
 def _depth_in_band(nodes: dict[str, str], edges: list[tuple[str, str, str]]) -> dict[str, int]:

@@ -3,27 +3,20 @@
 from __future__ import annotations
 
 import io
-import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import CommentMark
-from ruamel.yaml.scalarstring import ScalarString
+from ruamel.yaml.scalarstring import ScalarString, SingleQuotedScalarString
 from ruamel.yaml.tokens import CommentToken
 
 from kit.files import read_bounded
 from kit.model import yamlio
-from kit.model.schema import Asset, Decision
 
-CONTROL_STATUSES = ("implemented", "planned")
-DECISION_STATUSES: tuple[str, ...] = typing.get_args(Decision.model_fields["status"].annotation)
-# Asset fields the attribute editor offers: everything but the id and the nested mappings.
-EDITABLE_FIELDS = tuple(
-    name for name in Asset.model_fields if name not in ("id", "provenance", "due_diligence")
-)
 # Indentation styles tried when reading a file; the first that reproduces it exactly is kept.
 _INDENTS = ((2, 4, 2), (2, 2, 0), (4, 4, 2), (4, 6, 4), (4, 4, 0), (2, 4, 0))
 
@@ -215,8 +208,19 @@ def del_key(mapping: CommentedMap, key: str) -> None:
     _put(_tail_slot(mapping), rest)
 
 
+_STR = "tag:yaml.org,2002:str"
+_RESOLVER = yamlio.Loader  # how the kit's loader reads a plain scalar (YAML 1.1: `yes` is true)
+
+
 def yaml_value(value):
-    """Plain Python data as round-trip nodes (lists of scalars in flow style)."""
+    """Plain Python data as round-trip nodes (lists of scalars in flow style).
+
+    Text that the kit's loader would read as something else when written plain (`yes`, `1.0`,
+    `2026-01-01`, `~`) is written in quotes, so it reads back as the text it is.
+    """
+    if isinstance(value, str) and not isinstance(value, ScalarString):
+        tag = _RESOLVER.resolve(_RESOLVER, yaml.ScalarNode, value, (True, False))
+        return value if tag == _STR else SingleQuotedScalarString(value)
     if isinstance(value, dict):
         out = CommentedMap()
         for k, v in value.items():
@@ -239,6 +243,30 @@ def plain(value):
     if isinstance(value, ScalarString):
         return str(value)
     return value
+
+
+def data_of(node) -> tuple[Any, int]:
+    """A round-trip document as plain data (as `plain`), and how many values it holds, counted
+    as kit.model.yamlio counts them (a mapping, a key, a list, a scalar are a value each).
+
+    Quicker than `plain` on a whole document: it reads ruamel.yaml's containers through the
+    built-in dict and list, not their Python-level accessors.
+    """
+    count = 0
+
+    def walk(value):
+        nonlocal count
+        count += 1
+        if isinstance(value, dict):
+            count += len(value)
+            return {str(k): walk(v) for k, v in dict.items(value)}
+        if isinstance(value, list):
+            return [walk(v) for v in list.__iter__(value)]
+        if isinstance(value, ScalarString):
+            return str(value)
+        return value
+
+    return walk(node), count
 
 
 def show_value(value) -> str:

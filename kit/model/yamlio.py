@@ -9,6 +9,8 @@ message that names the file, the line and the YAML path.
 from __future__ import annotations
 
 import codecs
+import contextlib
+import contextvars
 import os
 from array import array
 from dataclasses import dataclass, field
@@ -97,8 +99,107 @@ def read_text(path: str | os.PathLike, max_bytes: int = MAX_FILE_BYTES) -> str:
 def load_file(
     path: str | os.PathLike, max_bytes: int = MAX_FILE_BYTES, max_values: int | None = None
 ) -> Document:
-    """Read and parse one YAML file into a Document."""
-    return parse(read_text(path, max_bytes), str(path), max_values)
+    """Read and parse one YAML file into a Document (or take it from `in_memory`)."""
+    held = _held(path)
+    if isinstance(held, Document):
+        return held
+    if held is None:
+        return parse(read_text(path, max_bytes), str(path), max_values)
+    if len(held.encode("utf-8")) > max_bytes:
+        raise fail(str(path), None, "", f"file would be over the limit of {max_bytes:,} bytes")
+    return parse(held, str(path), max_values)
+
+
+# Files whose contents are in memory, by real path: their text as it would be saved, or a
+# Document already made from their data (see `in_memory`).
+_IN_MEMORY: contextvars.ContextVar[dict[str, str | Document] | None] = contextvars.ContextVar(
+    "saikit_yaml_in_memory", default=None
+)
+
+
+@contextlib.contextmanager
+def in_memory(files: dict[str | os.PathLike, str | Document]):
+    """Within the block, `load_file` reads these files from memory instead of from disk.
+
+    Each value is the text the file would hold (parsed and checked as text read from disk is)
+    or a Document made by `document_of`. This is how an edit not yet saved is validated exactly
+    as `saikit check` would load the saved file, without writing a scratch copy. The files
+    must exist on disk (whoever loads them may look for them there first).
+    """
+    token = _IN_MEMORY.set({os.path.realpath(p): v for p, v in files.items()})
+    try:
+        yield
+    finally:
+        _IN_MEMORY.reset(token)
+
+
+def _held(path: str | os.PathLike) -> str | Document | None:
+    files = _IN_MEMORY.get()
+    return files.get(os.path.realpath(path)) if files else None
+
+
+def document_of(data: Any, file: str, values: int | None = None) -> Document:
+    """A Document of plain data already in memory (an edited round-trip document), for
+    `in_memory`. It knows no lines: a problem found in it is reported without one (validate the
+    text to get them).
+
+    Without `values` its values are counted and its text checked as `parse` would check them.
+    A caller that knows the count, and that every string in the data was checked already (read
+    from text `parse` accepted, or checked with `refuse_unsafe` as it came in), passes it.
+    """
+    if values is not None:
+        if values > MAX_NODES:
+            raise fail(file, None, "", f"document holds more than {MAX_NODES:,} values")
+        doc = Document(file, data)
+        doc.values = values
+        return doc
+    count, todo = 0, [(data, 1)]
+    while todo:
+        value, depth = todo.pop()
+        count += 1
+        if count > MAX_NODES:
+            raise fail(file, None, "", f"document holds more than {MAX_NODES:,} values")
+        if isinstance(value, str):
+            _refuse_unsafe_value(value, file)
+        elif isinstance(value, (dict, list)):
+            if depth > MAX_DEPTH:
+                raise fail(file, None, "", f"nesting is deeper than {MAX_DEPTH} levels")
+            if isinstance(value, dict):
+                count += len(value)  # the keys
+                for key in value:
+                    if isinstance(key, str):
+                        _refuse_unsafe_value(key, file)
+            items = value.values() if isinstance(value, dict) else value
+            todo.extend((item, depth + 1) for item in items)
+    doc = Document(file, data)
+    doc.values = count
+    return doc
+
+
+def _refuse_unsafe_value(text: str, file: str, path: str = "") -> None:
+    found = UNSAFE_CHARACTERS.search(text)
+    if found:
+        raise fail(
+            file,
+            None,
+            path,
+            f"{describe_character(found.group())}: control and text-direction characters are "
+            "not allowed; remove it",
+        )
+
+
+def refuse_unsafe(value: Any, file: str, path: str = "") -> None:
+    """Refuse control and text-direction characters in a value about to go into a document
+    (every string in it, keys too), as `parse` refuses them in a file's text."""
+    if isinstance(value, str):
+        _refuse_unsafe_value(value, file, path)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            refuse_unsafe(k, file, path)
+            refuse_unsafe(v, file, path)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            refuse_unsafe(v, file, path)
 
 
 def parse(text: str, file: str = "<string>", max_values: int | None = None) -> Document:

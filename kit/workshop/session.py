@@ -1,24 +1,22 @@
 """The workshop's editing session: checked edits of a system file with undo, audited saves.
 
-A `Session` holds the system file as a round-trip document, the model validated from it and its
-analysis. Every edit is made on a copy, checked by the same loader `saikit check` uses, and only
-then becomes the current state, the old one kept for undo; a refused edit raises InputError and
-changes nothing. `save` writes the file back atomically and appends one audit entry per saved
-change to the system's run store. No widgets here: `kit.workshop` draws them.
+A `Session` keeps the system file as a round-trip document in memory (comments, key order and
+quoting kept) and applies each edit to it. The edited data is validated at once, in memory, by
+the same loader `saikit check` uses (`kit.model.yamlio.in_memory`: no scratch files), and
+analysed once; only then does it become the current state. A refused edit raises InputError,
+located in the text the file would hold, and changes nothing. Undo replays the edits made since
+the file was opened, but the last, on a fresh parse of it. `save` writes the text back
+atomically after checking it exactly as a later `saikit check` will read it, and appends one
+audit entry per saved change to the system's run store. No widgets and no drawing here.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import html
-import io
-import json
 import os
-import re
-import tempfile
-import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 from ruamel.yaml.comments import CommentedMap
@@ -29,11 +27,13 @@ from kit.compliance.catalogue import load_catalogue
 from kit.errors import InputError, did_you_mean, fail
 from kit.files import write_atomic
 from kit.inputs import config_sha256, load_checked
+from kit.model import yamlio
 from kit.model.hashes import read_record
 from kit.model.roundtrip import (
     YamlFile,
     append_item,
     append_to,
+    data_of,
     del_key,
     delete_item,
     dump,
@@ -44,99 +44,18 @@ from kit.model.roundtrip import (
     show_value,
     yaml_value,
 )
-from kit.model.schema import Asset, Decision, SystemModel, load_system
+from kit.model.schema import SystemModel, load_system
+from kit.runs.diff import RunDiff
 from kit.threats.library import Library
-from kit.vocab import BAND_COLOURS, OPEN_ACTIONS, band
+from kit.vocab import flow_id
+from kit.workshop.forms import CONTROL_STATUSES, DECISION_STATUSES
+from kit.workshop.moved import Since, save_note
 
-CONTROL_STATUSES = ("implemented", "planned")
-DECISION_STATUSES: tuple[str, ...] = typing.get_args(Decision.model_fields["status"].annotation)
-# Asset fields the attribute editor offers: everything but the id and the nested mappings.
-EDITABLE_FIELDS = tuple(
-    name for name in Asset.model_fields if name not in ("id", "provenance", "due_diligence")
-)
-# Indentation styles tried when reading a file; the first that reproduces it exactly is kept.
-_INDENTS = ((2, 4, 2), (2, 2, 0), (4, 4, 2), (4, 6, 4), (4, 4, 0), (2, 4, 0))
-
-
-# ---------------------------------------------------------------- values typed into forms
-
-
-def field_choices(name: str) -> list[str]:
-    """The allowed values of an asset field, when it has a fixed set ([] when free text)."""
-    info = Asset.model_fields.get(name)
-    if info is None:
-        return []
-    found: list[str] = []
-
-    def walk(annotation) -> None:
-        if typing.get_origin(annotation) is typing.Literal:
-            found.extend(str(a) for a in typing.get_args(annotation))
-        elif annotation is bool:
-            found.extend(["true", "false"])
-        for arg in typing.get_args(annotation):
-            if not isinstance(arg, str):
-                walk(arg)
-
-    walk(info.annotation)
-    return list(dict.fromkeys(found))
-
-
-def field_shape(name: str) -> str:
-    """'list', 'bool', 'int' or 'text': how a typed-in value of an asset field is read."""
-    pending = [Asset.model_fields[name].annotation]
-    while pending:
-        annotation = pending.pop(0)
-        if typing.get_origin(annotation) is list:
-            return "list"
-        if annotation is bool:
-            return "bool"
-        if annotation is int:
-            return "int"
-        if typing.get_origin(annotation) is not typing.Literal:
-            pending.extend(typing.get_args(annotation))
-    return "text"
-
-
-def parse_value(name: str, text: str):
-    """A value typed into the attribute editor as the field's data; None means "back to default".
-
-    Lists are comma-separated; true/false and whole numbers are read as such. Raises InputError
-    for an unknown field or a value of the wrong shape.
-    """
-    if name not in Asset.model_fields or name == "id":
-        raise fail(
-            "attribute",
-            None,
-            name,
-            f"not an editable asset field{did_you_mean(name, EDITABLE_FIELDS)}",
-        )
-    text = (text or "").strip()
-    if not text:
-        return None
-    shape = field_shape(name)
-    if shape == "list":
-        return [part.strip() for part in text.split(",") if part.strip()]
-    if shape == "bool":
-        lowered = text.lower()
-        if lowered not in ("true", "false", "yes", "no"):
-            raise fail("attribute", None, name, f"expected true or false, got {text!r}")
-        return lowered in ("true", "yes")
-    if shape == "int":
-        if not re.fullmatch(r"-?\d+", text):
-            raise fail("attribute", None, name, f"expected a whole number, got {text!r}")
-        return int(text)
-    return text
-
-
-def format_value(value) -> str:
-    """The text the attribute editor shows for a stored value (inverse of `parse_value`)."""
-    if value is None:
-        return ""
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+# An edit: changes the system document (and the decisions document, when there is one) in
+# place and says what it did in one line, or returns None having changed nothing. It raises
+# InputError only before changing anything, and reads nothing but the documents, so that undo
+# can replay it.
+Edit = Callable[[CommentedMap, "CommentedMap | None"], "str | None"]
 
 
 # ---------------------------------------------------------------- the editing session
@@ -144,19 +63,19 @@ def format_value(value) -> str:
 
 @dataclass(frozen=True)
 class State:
-    """One version of the system during a workshop."""
+    """One version of the system during a workshop: its analysis and the edit that made it."""
 
-    doc: CommentedMap  # for reading only: edits start from a fresh parse of `text`
-    decisions: CommentedMap | None  # the decisions file's document, when the system names one
-    text: str
-    decisions_text: str | None
     analysis: Analysis
-    config_sha256: str
     change: str  # the edit that made this state, in one line ("" for the file as opened)
+    edit: Edit | None = field(default=None, repr=False)  # None for the file as opened
 
     @property
     def model(self) -> SystemModel:
         return self.analysis.model
+
+    @cached_property
+    def config_sha256(self) -> str:
+        return config_sha256(self.model)
 
 
 @dataclass
@@ -175,10 +94,20 @@ class Session:
     # "system" and, when the system names one, "decisions": the files as last read or saved
     files: dict[str, YamlFile] = field(default_factory=dict, repr=False)
     history: list[State] = field(default_factory=list, repr=False)
-    # (change, config hash after it) for each change not yet saved, oldest first
-    pending: list[tuple[str, str]] = field(default_factory=list)
+    # the documents of the current state, edited in place ("decisions": None when no file)
+    doc: CommentedMap | None = field(default=None, repr=False)
+    decisions: CommentedMap | None = field(default=None, repr=False)
+    # each change not yet saved, oldest first, with the state it made
+    _pending: list[tuple[str, State]] = field(default_factory=list, repr=False)
     # how many states at the top of `history` were made since the last save
     _unsaved: int = field(default=0, repr=False)
+    # the texts as opened (what undo replays edits on), the texts of the current documents
+    # once dumped, and what validation checks references against
+    _opened: dict[str, str] = field(default_factory=dict, repr=False)
+    _texts: dict[str, str] = field(default_factory=dict, repr=False)
+    _known: dict = field(default_factory=dict, repr=False)
+    since: Since | None = field(default=None, repr=False)  # the state the workshop began with
+    notes: list[Path] = field(default_factory=list)  # the notes saved, oldest first
 
     # ------------------------------------------------------------ opening and reading
 
@@ -201,14 +130,20 @@ class Session:
         system = Path(path) if path else default_system()
         model, library = load_checked(system, library_dirs)
         session = cls(system, library, str(out) if out else None, today)
-        sys_file, doc = YamlFile.read(system)
-        session.files["system"] = sys_file
-        decisions = None
+        session.files["system"], session.doc = YamlFile.read(system)
         if model.system.decisions_file:
-            dec_file, decisions = YamlFile.read(system.parent / model.system.decisions_file)
-            session.files["decisions"] = dec_file
-        dec_text = session.files["decisions"].text if decisions is not None else None
-        session.history.append(session._state(doc, decisions, sys_file.text, dec_text, model, ""))
+            session.files["decisions"], session.decisions = YamlFile.read(
+                system.parent / model.system.decisions_file
+            )
+        session._opened = {name: f.text for name, f in session.files.items()}
+        session._texts = dict(session._opened)
+        session._known = {
+            "controls": set(library.controls),
+            "provisions": set(load_catalogue().ids),
+            "hashes": read_record(system),
+        }
+        session.history.append(State(analyse_model(model, library, today), ""))
+        session.since = Since(session.current.analysis, today)
         return session
 
     @property
@@ -222,6 +157,31 @@ class Session:
     @property
     def analysis(self) -> Analysis:
         return self.current.analysis
+
+    @property
+    def pending(self) -> list[tuple[str, str]]:
+        """(change, configuration hash after it) for each change not yet saved, oldest first."""
+        return [(change, state.config_sha256) for change, state in self._pending]
+
+    @property
+    def unsaved(self) -> int:
+        """How many changes are not saved yet."""
+        return len(self._pending)
+
+    @property
+    def text(self) -> str:
+        """The system file's text as saving would write it now."""
+        return self._text("system")
+
+    @property
+    def decisions_text(self) -> str | None:
+        """The decisions file's text as saving would write it now (None: no decisions file)."""
+        return self._text("decisions") if self.decisions is not None else None
+
+    def moved(self, provisions: bool = True) -> RunDiff:
+        """What moved since the workshop began (see kit.workshop.moved)."""
+        changes = [state.change for state in self.history[1:]]
+        return self.since.compare(self.analysis, changes, provisions)
 
     @property
     def can_undo(self) -> bool:
@@ -241,7 +201,7 @@ class Session:
 
     def asset_value(self, asset_id: str, name: str):
         """The value of an asset field as written in the file (None when not written)."""
-        _, asset = self._asset(self.current.doc, asset_id)
+        _, asset = self._asset(self.doc, asset_id)
         return plain(asset.get(name))
 
     # ------------------------------------------------------------ edits
@@ -269,7 +229,7 @@ class Session:
                 set_key(asset, name, yaml_value(value))
             return f"asset {asset_id}: {name} {show_value(old)} → {show_value(value)}"
 
-        return self._apply(edit)
+        return self._apply(edit, value)
 
     def add_asset(self, asset: dict) -> str | None:
         """Add an asset given as a mapping of its fields (at least `id` and `type`)."""
@@ -283,7 +243,7 @@ class Session:
             append_item(doc["assets"], yaml_value(data))
             return f"added asset {data['id']} ({data.get('type', '?')})"
 
-        return self._apply(edit)
+        return self._apply(edit, data)
 
     def remove_asset(self, asset_id: str, cascade: bool = False) -> str | None:
         """Remove an asset.
@@ -347,7 +307,7 @@ class Session:
             append_to(doc, "flows", node)
             return f"added flow {new_id}"
 
-        return self._apply(edit)
+        return self._apply(edit, data)
 
     def remove_flow(self, flow: int | str) -> str | None:
         """Remove a flow by its index in the file or its ID (`from-kind->to`)."""
@@ -388,10 +348,15 @@ class Session:
 
         def edit(doc, _decisions):
             self._asset(doc, asset_id)
-            old = self.control_status(control, asset_id)
+            uses = doc.get("controls") or []
+            found = {
+                u.get("status")
+                for u in uses
+                if u.get("control") == control and asset_id in (u.get("assets") or [])
+            }
+            old = "implemented" if "implemented" in found else ("planned" if found else None)
             if old == status:
                 return None
-            uses = doc.get("controls") or []
             placed = False
             for i in reversed(range(len(uses))):
                 use = uses[i]
@@ -423,7 +388,7 @@ class Session:
             was, now = old or "not applied", status or "not applied"
             return f"control {control} on {asset_id}: {was} → {now}"
 
-        return self._apply(edit)
+        return self._apply(edit, [control, asset_id, evidence])
 
     def record_decision(
         self,
@@ -474,6 +439,10 @@ class Session:
         def edit(doc, decisions):
             holders = [d for d in (doc, decisions) if d is not None and d.get("decisions")]
             existing = [e for h in holders for e in h["decisions"] if e.get("finding") == finding]
+            if existing and all(
+                plain(existing[0].get(k)) == (v or None) for k, v in values.items()
+            ):
+                return None
             if existing:
                 for key, value in values.items():
                     if value:
@@ -492,18 +461,19 @@ class Session:
             )
             return f"decision {finding}: {status}" + (tail if owner else "")
 
-        return self._apply(edit)
+        return self._apply(edit, [justification, owner])
 
     def undo(self) -> str | None:
         """Go back to the state before the last change; return what was undone (None: nothing)."""
         if not self.can_undo:
             return None
         undone = self.history.pop()
+        self._replay()
         if self._unsaved:
             self._unsaved -= 1
-            self.pending.pop()
+            self._pending.pop()
         else:  # the undone change is already in the file: saving again records the undo
-            self.pending.append((f"undo: {undone.change}", self.current.config_sha256))
+            self._pending.append((f"undo: {undone.change}", self.current))
         return undone.change
 
     # ------------------------------------------------------------ saving
@@ -511,10 +481,12 @@ class Session:
     def save(self) -> list[dict]:
         """Write the changed files back and audit each saved change; return the audit entries.
 
-        Refused when a file changed on disk since the workshop read it, or when the system is the
-        bundled example.
+        The texts are checked first exactly as `saikit check` will read them. Refused when a
+        file changed on disk since the workshop read it, or when the system is the bundled
+        example. A note of what moved since the workshop began goes into the run store with
+        the save (`notes`; its own audit entry follows the changes').
         """
-        if not self.pending:
+        if not self._pending:
             return []
         if _is_bundled(self.path):
             raise fail(
@@ -523,11 +495,12 @@ class Session:
                 "",
                 "this is the bundled example, which is read-only; copy it and open the copy",
             )
-        state = self.current
-        writes = [("system", state.text)]
-        if "decisions" in self.files and state.decisions_text is not None:
-            writes.append(("decisions", state.decisions_text))
-        for name, _ in writes:
+        writes = {name: self._text(name) for name in self.files}
+        saved = self._load(writes)
+        if config_sha256(saved) != self.current.config_sha256:  # YAML 1.1 reads a value apart
+            self.history[-1] = replace(self.current, analysis=self._analyse(saved))
+            self._pending[-1] = (self._pending[-1][0], self.current)
+        for name in writes:
             f = self.files[name]
             if read_text(f.path)[0] != f.text:
                 raise fail(
@@ -536,80 +509,109 @@ class Session:
                     "",
                     "changed on disk since the workshop opened it; reopen it to edit it",
                 )
-        for name, text in writes:
+        for name, text in writes.items():
             if text != self.files[name].text:
                 newline = self.files[name].newline  # the file's own line ends, kept
                 write_atomic(self.files[name].path, text.replace("\n", newline), make_folder=False)
                 self.files[name] = replace(self.files[name], text=text)
-        from kit.runs.store import store_for
-
-        store = store_for(state.model.system.id, self.out)
         entries = [
             audit.append(
-                store.audit_path,
+                self.store.audit_path,
                 "workshop-edit",
                 change=change,
-                config_sha256=digest,
+                config_sha256=state.config_sha256,
                 system=state.model.system.id,
                 file=str(self.path.resolve()),
             )
-            for change, digest in self.pending
+            for change, state in self._pending
         ]
-        self.pending.clear()
+        self._pending.clear()
         self._unsaved = 0
+        self.notes.append(save_note(self.store, self.moved(), self.model, self.path))
         return entries
+
+    @property
+    def store(self):
+        """The run store whose audit trail records the saved changes."""
+        from kit.runs.store import store_for
+
+        return store_for(self.model.system.id, self.out)
 
     # ------------------------------------------------------------ internals
 
-    def _apply(self, edit: Callable[[CommentedMap, CommentedMap | None], str | None]) -> str | None:
-        """Run `edit` on a copy of the documents; keep the result only if it loads."""
-        # A fresh parse, not a deepcopy: a deepcopy loses the sharing of comment tokens that
-        # ruamel.yaml relies on to write comments before a block's first entry once only.
-        doc = make_yaml(self.files["system"].indent).load(self.current.text)
-        decisions = None
-        if self.current.decisions_text is not None:
-            decisions = make_yaml(self.files["decisions"].indent).load(self.current.decisions_text)
-        change = edit(doc, decisions)
+    def _apply(self, edit: Edit, given=None) -> str | None:
+        """Make `edit` on the documents; keep the result only if it loads, else put them back.
+
+        `given` is what the user typed that the edit writes: its text is checked first, as
+        the loader checks a file's (the rest of the documents came from text it checked).
+        """
+        yamlio.refuse_unsafe(given, str(self.path))
+        try:
+            change = edit(self.doc, self.decisions)
+        except InputError:
+            raise  # refused before changing anything
+        except Exception:
+            self._replay()  # a failure half-way through must not leave half an edit behind
+            raise
         if change is None:
             return None
-        text = dump(doc, self.files["system"].indent)
-        dec_text = None if decisions is None else dump(decisions, self.files["decisions"].indent)
-        if text == self.current.text and dec_text == self.current.decisions_text:
-            return None
-        model = self._validate(text, dec_text)
-        state = self._state(doc, decisions, text, dec_text, model, change)
+        self._texts.clear()
+        try:
+            model = self._validate()
+        except InputError:
+            self._replay()
+            raise
+        state = State(self._analyse(model), change, edit)
         self.history.append(state)
         self._unsaved += 1
-        self.pending.append((change, state.config_sha256))
+        self._pending.append((change, state))
         return change
 
-    def _state(self, doc, decisions, text, dec_text, model: SystemModel, change: str) -> State:
-        analysis = analyse_model(model, self.library, self.today)
-        return State(doc, decisions, text, dec_text, analysis, config_sha256(model), change)
+    def _analyse(self, model: SystemModel) -> Analysis:
+        return analyse_model(model, self.library, self.today)
 
-    def _validate(self, text: str, dec_text: str | None) -> SystemModel:
-        """Load edited text exactly as `saikit check` would load the saved files."""
-        with tempfile.TemporaryDirectory(prefix="saikit-workshop-") as tmp:
-            target = Path(tmp) / self.path.name
-            target.write_text(text, encoding="utf-8")
-            names = {str(target): str(self.path)}
-            if dec_text is not None:
-                real = self.files["decisions"].path
-                dec_target = Path(tmp) / real.relative_to(self.path.parent)
-                dec_target.parent.mkdir(parents=True, exist_ok=True)
-                dec_target.write_text(dec_text, encoding="utf-8")
-                names[str(dec_target)] = str(real)
-            try:
-                return load_system(
-                    target,
-                    controls=set(self.library.controls),
-                    provisions=set(load_catalogue().ids),
-                    hashes=read_record(self.path),
-                )
-            except InputError as exc:
-                raise InputError(
-                    replace(p, file=names.get(p.file, p.file)) for p in exc.problems
-                ) from None
+    def _validate(self) -> SystemModel:
+        """Load the edited documents as `saikit check` would load the saved files.
+
+        First from their data in memory (quick, but blind to lines); a problem found there is
+        looked for again in the text saving would write, so the message names its line.
+        """
+        docs = {"system": self.doc, "decisions": self.decisions}
+        contents = {}
+        for name, f in self.files.items():
+            data, values = data_of(docs[name])
+            contents[name] = yamlio.document_of(data, str(f.path), values)
+        try:
+            return self._load(contents)
+        except InputError:
+            return self._load({name: self._text(name) for name in self.files})
+
+    def _load(self, contents: dict[str, str | yamlio.Document]) -> SystemModel:
+        """The model the files would load as, with these contents (texts or documents)."""
+        with yamlio.in_memory({self.files[n].path: c for n, c in contents.items()}):
+            return load_system(
+                self.path,
+                controls=self._known["controls"],
+                provisions=self._known["provisions"],
+                hashes=self._known["hashes"],
+            )
+
+    def _text(self, name: str) -> str:
+        if name not in self._texts:
+            doc = self.doc if name == "system" else self.decisions
+            self._texts[name] = dump(doc, self.files[name].indent)
+        return self._texts[name]
+
+    def _replay(self) -> None:
+        """Rebuild the documents as opened plus the edits of the states in `history`."""
+        self.doc = make_yaml(self.files["system"].indent).load(self._opened["system"])
+        self.decisions = None
+        if "decisions" in self.files:
+            indent = self.files["decisions"].indent
+            self.decisions = make_yaml(indent).load(self._opened["decisions"])
+        for state in self.history[1:]:
+            state.edit(self.doc, self.decisions)
+        self._texts.clear()
 
     def _asset(self, doc, asset_id: str) -> tuple[int, CommentedMap]:
         ids = [a.get("id") for a in doc["assets"]]
@@ -625,7 +627,7 @@ class Session:
 
 
 def _flow_id(flow) -> str:
-    return f"{flow.get('from')}-{flow.get('kind')}->{flow.get('to')}"
+    return flow_id(flow.get("from"), flow.get("kind"), flow.get("to"))
 
 
 def _is_bundled(path: Path) -> bool:
@@ -633,90 +635,3 @@ def _is_bundled(path: Path) -> bool:
 
     bundled = data_dir("examples").resolve()
     return path.resolve().is_relative_to(bundled)
-
-
-# ---------------------------------------------------------------- views of a state
-
-
-def residual_summary(analysis: Analysis) -> dict[str, int | str]:
-    """Totals the workshop headline shows: findings, residual total and highest, open actions."""
-    findings = analysis.assessment.findings
-    scores = [f.residual_score for f in findings]
-    top = max(scores, default=0)
-    return {
-        "findings": len(findings),
-        "total": sum(scores),
-        "highest": top,
-        "highest_band": band(top) if top else "none",
-        "actions": sum(f.treatment in OPEN_ACTIONS for f in findings),
-        "appetite": analysis.model.system.risk_appetite,
-    }
-
-
-def findings_html(analysis: Analysis, before: Analysis | None = None, limit: int = 12) -> str:
-    """The top findings by residual risk as an HTML table (every value escaped).
-
-    With `before`, a column shows how each residual score moved in the last change.
-    """
-    old = {f.id: f.residual_score for f in before.assessment.findings} if before else {}
-    rows = []
-    for f in analysis.assessment.findings[:limit]:
-        b = band(f.residual_score)
-        delta = ""
-        if before is not None:
-            if f.id not in old:
-                delta = "<span class='sk-up'>new</span>"
-            elif old[f.id] != f.residual_score:
-                diff = f.residual_score - old[f.id]
-                arrow, cls = ("▲", "sk-up") if diff > 0 else ("▼", "sk-down")
-                delta = f"<span class='{cls}'>{arrow}{abs(diff)}</span>"
-        missing = ", ".join(f.controls_missing[:3]) + (" …" if len(f.controls_missing) > 3 else "")
-        rows.append(
-            "<tr>"
-            f"<td><span class='sk-band' style='background:{BAND_COLOURS[b]}'>{b}</span></td>"
-            f"<td class='sk-num'><b>{f.residual_score}</b> {delta}</td>"
-            f"<td class='sk-num'>{f.score}</td>"
-            f"<td><b>{html.escape(f.match.threat.name)}</b><br>"
-            f"<span class='sk-id'>{html.escape(f.id)}</span></td>"
-            f"<td>{html.escape(f.treatment)}</td>"
-            f"<td class='sk-small'>{html.escape(missing) or '—'}</td>"
-            "</tr>"
-        )
-    gone = sorted(set(old) - {f.id for f in analysis.assessment.findings})
-    more = len(analysis.assessment.findings) - limit
-    foot = []
-    if more > 0:
-        foot.append(f"{more} more finding(s) below these")
-    if gone:
-        foot.append("no longer raised: " + ", ".join(html.escape(g) for g in gone))
-    return (
-        "<table class='sk-findings'><thead><tr><th>residual</th><th>score</th><th>inherent</th>"
-        "<th>finding</th><th>treatment</th><th>missing controls</th></tr></thead>"
-        f"<tbody>{''.join(rows) or '<tr><td colspan=6>no findings</td></tr>'}</tbody></table>"
-        + (f"<div class='sk-small'>{'; '.join(foot)}</div>" if foot else "")
-    )
-
-
-def _png(fig) -> bytes:
-    out = io.BytesIO()
-    fig.savefig(out, format="png", dpi=96)  # the figures lay themselves out: no second pass
-    return out.getvalue()
-
-
-def asset_picture_png(analysis: Analysis) -> bytes:
-    """The asset graph as PNG bytes."""
-    from kit.graph.plots import draw_graph
-
-    return _png(draw_graph(analysis.graph))
-
-
-def picture_key(model: SystemModel) -> str:
-    """What the asset picture depends on: the assets and flows, not controls or decisions."""
-    return json.dumps(model.model_dump(mode="json", include={"assets", "flows"}), sort_keys=True)
-
-
-def heatmap_png(analysis: Analysis) -> bytes:
-    """The inherent and residual heatmaps as PNG bytes."""
-    from kit.risk.plots import heatmaps
-
-    return _png(heatmaps(analysis.assessment))

@@ -11,21 +11,18 @@ from kit.analysis import Analysis
 from kit.errors import InputError, Problem
 from kit.model.roundtrip import plain, show_value
 from kit.model.schema import ASSET_TYPES, FLOW_KINDS
-from kit.risk.scoring import band
-from kit.workshop.session import (
+from kit.vocab import band
+from kit.workshop.forms import (
     DECISION_STATUSES,
     EDITABLE_FIELDS,
-    Session,
-    asset_picture_png,
     field_choices,
     field_shape,
-    findings_html,
     format_value,
-    heatmap_png,
     parse_value,
-    picture_key,
-    residual_summary,
 )
+from kit.workshop.moved import moved_html
+from kit.workshop.panels import Pictures, findings_html, heatmap_html, residual_summary
+from kit.workshop.session import Session
 
 # ---------------------------------------------------------------- the widgets
 
@@ -54,8 +51,25 @@ _CSS = """
 .sk-up { color: #b00020; font-size: 11px; } .sk-down { color: #1b7f3b; font-size: 11px; }
 .saikit-control { border-bottom: 1px solid #eee; padding: 3px 0; gap: 8px; }
 .saikit-workshop .sk-bar { gap: 8px; }
+.saikit-moved .sk-moved-h { font-weight: 600; margin-top: 6px; }
+.saikit-moved ul { margin: 2px 0 4px 0; padding-left: 18px; }
+.sk-heatmaps { display: flex; gap: 24px; flex-wrap: wrap; }
+.sk-hm-title { font-weight: 600; font-size: 14px; margin-bottom: 4px; }
+.sk-hm-grid { border-collapse: collapse; }
+.sk-hm-grid td { width: 44px; height: 36px; text-align: center; font-size: 17px;
+  font-weight: 700; color: #1a1a1a; border: 1px solid #fff; }
+.sk-hm-axis { font-size: 13px; font-weight: 400; color: #444; padding: 0 6px; }
+.sk-hm-label { font-size: 13px; font-weight: 400; color: #444; }
+th.sk-hm-label[rowspan] { writing-mode: vertical-rl; transform: rotate(180deg); }
+.sk-hm-legend { display: flex; flex-wrap: wrap; gap: 14px; margin-top: 6px; font-size: 13px; }
+.sk-hm-key i { display: inline-block; width: 14px; height: 14px; margin-right: 5px;
+  vertical-align: -2px; }
+.sk-hm-key i.sk-hm-line { width: 22px; height: 7px; vertical-align: 4px; }
 </style>
 """
+
+
+CONTROLS_TAB, MOVED_TAB = 1, 5  # the tabs: attributes, controls, flows, decision, new asset, moved
 
 
 class Workshop:
@@ -64,7 +78,10 @@ class Workshop:
     def __init__(self, session: Session):
         self.session = session
         self._before: Analysis | None = None
-        self.picture_key = ""
+        self.pictures = Pictures()
+        self._controls_for: str | None = None  # the asset the Controls tab shows
+        self._control_names: tuple = ()  # (asset, controls) of the rows the tab holds
+        self._quiet_controls = False  # rows being updated, not clicked
         self._quiet = False
         asset_ids = [a.id for a in session.model.assets]
         wide = w.Layout(width="98%")
@@ -185,7 +202,7 @@ class Workshop:
         # pictures and table
         self.findings = w.HTML()
         self.picture = w.Image(format="png", layout=w.Layout(max_width="100%"))
-        self.heatmap = w.Image(format="png", layout=w.Layout(max_width="100%"))
+        self.heatmap = w.HTML()
         self.ui = self._layout()
         self._asset_changed()
         self._field_changed()
@@ -262,8 +279,21 @@ class Workshop:
                 self.add_asset_button,
             ]
         )
-        self.tabs = w.Tab(children=[attributes, self.controls, flows, decision, new_asset])
-        for i, name in enumerate(["Attributes", "Controls", "Flows", "Decision", "New asset"]):
+        self.moved = w.HTML()
+        self.moved.add_class("saikit-moved")
+        moved = w.VBox(
+            [
+                w.HTML(
+                    "<b>What moved since the workshop began</b><div class='sk-small'>what a "
+                    "rerun would report; saving keeps it as a note in the run store</div>"
+                ),
+                self.moved,
+            ]
+        )
+        self.tabs = w.Tab(children=[attributes, self.controls, flows, decision, new_asset, moved])
+        self.tabs.observe(lambda _: self._show_tab(), names="selected_index")
+        names = ["Attributes", "Controls", "Flows", "Decision", "New asset", "Moved"]
+        for i, name in enumerate(names):
             self.tabs.set_title(i, name)
         editor = w.VBox([self.asset, self.tabs], layout=w.Layout(width="46%", min_width="420px"))
         risk = w.VBox(
@@ -287,7 +317,7 @@ class Workshop:
         s = self.session
         a = s.analysis
         info = residual_summary(a)
-        unsaved = len(s.pending)
+        unsaved = s.unsaved
         self.title.value = (
             f"<div class='sk-title'>Workshop: {html.escape(s.model.system.name)}</div>"
             f"<div class='sk-sub'>{html.escape(str(s.path))} · risk appetite "
@@ -316,7 +346,8 @@ class Workshop:
         # New labels, same choice: the decision form keeps what is being typed into it.
         keep, self._quiet = self.finding.value, True
         try:
-            self.finding.options = options
+            if list(self.finding.options) != options:
+                self.finding.options = options
             if keep in {v for _, v in options}:
                 self.finding.value = keep
         finally:
@@ -325,11 +356,9 @@ class Workshop:
             self._finding_changed()
         self.findings.value = findings_html(a, self._before)
         self._asset_panels()
-        key = picture_key(s.model)
-        if key != self.picture_key:  # drawing the graph is the slowest step: only when it changed
-            self.picture.value = asset_picture_png(a)
-            self.picture_key = key
-        self.heatmap.value = heatmap_png(a)
+        self.picture.value = self.pictures.assets(a)  # drawn only when what it shows changed
+        self.heatmap.value = heatmap_html(a)
+        self._show_moved()
 
     def _asset_changed(self) -> None:
         if self.asset.value:
@@ -365,7 +394,7 @@ class Workshop:
         if asset_id not in s.model.asset_by_id:
             return
         asset = s.model.asset_by_id[asset_id]
-        written = s.current.doc["assets"][[a.id for a in s.model.assets].index(asset_id)]
+        written = s.doc["assets"][[a.id for a in s.model.assets].index(asset_id)]
         rows = "".join(
             f"<tr><td class='sk-id'>{html.escape(str(k))}</td>"
             f"<td>{html.escape(show_value(plain(v)))}</td></tr>"
@@ -377,82 +406,127 @@ class Workshop:
             f"<table class='sk-attrs'>{rows}</table>"
         )
         flows = [f.id for f in s.model.flows if asset_id in (f.source, f.target)]
-        self.flow_list.options = flows
-        self.controls.children = self._control_rows(asset_id)
+        if list(self.flow_list.options) != flows:
+            self.flow_list.options = flows
+        self._controls_for = None  # the Controls tab is redrawn when it is showing
+        self._show_controls()
 
-    def _control_rows(self, asset_id: str) -> list[w.Widget]:
-        """One row per control applied to the asset or lowering a finding it is part of.
+    def _show_tab(self) -> None:
+        self._show_controls()
+        self._show_moved()
 
-        The controls that lower the most findings come first.
+    def _show_moved(self) -> None:
+        """Compare with the start of the workshop, when the What moved tab is showing."""
+        if self.tabs.selected_index == MOVED_TAB:
+            self.moved.value = moved_html(self.session.moved())
+
+    def _show_controls(self) -> None:
+        """Redraw the Controls tab for the selected asset, if it is showing and out of date.
+
+        When the asset and its list of controls stay the same, the rows are updated in place
+        (making widgets is the slow part of drawing the tab).
         """
+        asset_id = self.asset.value
+        if self.tabs.selected_index != CONTROLS_TAB or self._controls_for == asset_id:
+            return
+        self._controls_for = asset_id
+        plan = self._control_plan(asset_id)
+        names = (asset_id, [control for control, _, _ in plan])
+        if names == self._control_names:
+            self._quiet_controls = True
+            try:
+                for (_, status, label), row in zip(plan, self.controls.children[1:], strict=True):
+                    toggle, text = row.children
+                    if toggle.value != status:
+                        toggle.value = status
+                    if text.value != label:
+                        text.value = label
+            finally:
+                self._quiet_controls = False
+            return
+        self._control_names = names
+        header = w.HTML(
+            f"<div class='sk-small'>Controls on <b>{html.escape(asset_id)}</b>: those applied "
+            "here and those that would lower a finding this asset is part of "
+            "(L = likelihood, I = impact).</div>"
+        )
+        self.controls.children = [header] + [
+            self._control_row(asset_id, control, status, label) for control, status, label in plan
+        ]
+
+    def _control_plan(self, asset_id: str) -> list[tuple[str, str, str]]:
+        """(control, status, label HTML) for each control applied to the asset or lowering a
+        finding it is part of; the controls that lower the most findings come first."""
         s = self.session
         asset_type = s.model.asset_by_id[asset_id].type
+        library = s.library.controls
+        applied = {u.control for u in s.model.controls if asset_id in u.assets}
+        offered = {c for c in library if c in applied or asset_type in library[c].applies_to}
         effects: dict[str, dict[tuple[str, str], int]] = {}  # control → (threat, shift) → findings
         for f in s.analysis.assessment.findings:
-            if asset_id in f.match.related_assets:
+            # (what a finding's evidence names is worked out on demand: only where it matters)
+            if offered.intersection(m.control for m in f.match.threat.controls) and (
+                asset_id in f.match.related_assets
+            ):
                 for mit in f.match.threat.controls:
                     shift = " ".join(
                         f"{k}−{-v}" for k, v in (("L", mit.likelihood), ("I", mit.impact)) if v
                     )
                     per = effects.setdefault(mit.control, {})
                     per[(f.match.threat.id, shift)] = per.get((f.match.threat.id, shift), 0) + 1
-        applied = {u.control for u in s.model.controls if asset_id in u.assets}
-        library = s.library.controls
         names = sorted(
-            (
-                c
-                for c in set(effects) | applied
-                if c in library and (c in applied or asset_type in library[c].applies_to)
-            ),
+            (c for c in set(effects) | applied if c in offered),
             key=lambda c: (-sum(effects.get(c, {}).values()), c),
         )
-        rows: list[w.Widget] = [
-            w.HTML(
-                f"<div class='sk-small'>Controls on <b>{html.escape(asset_id)}</b>: those applied "
-                "here and those that would lower a finding this asset is part of "
-                "(L = likelihood, I = impact).</div>"
-            )
-        ]
+        plan = []
         for control in names:
-            toggle = w.ToggleButtons(
-                options=[
-                    ("not applied", "none"),
-                    ("planned", "planned"),
-                    ("implemented", "implemented"),
-                ],
-                value=s.control_status(control, asset_id) or "none",
-                style={"button_width": "auto"},
-                layout=w.Layout(flex="0 0 auto"),
-                tooltips=[library[control].description] * 3,
-            )
-            toggle.observe(
-                lambda change, c=control: self._do(
-                    lambda: s.set_control(
-                        c, asset_id, None if change["new"] == "none" else change["new"]
-                    )
-                ),
-                names="value",
-            )
             lowers = "; ".join(
                 f"{threat}{f' ×{n}' if n > 1 else ''} {shift}"
                 for (threat, shift), n in sorted(effects.get(control, {}).items())
             )
-            label = w.HTML(
+            label = (
                 f"<b>{html.escape(library[control].name)}</b> "
                 f"<span class='sk-id'>{html.escape(control)}</span><div class='sk-small'>"
-                f"{'lowers ' + html.escape(lowers) if lowers else 'lowers no finding here'}</div>",
-                layout=w.Layout(flex="1 1 auto"),
+                f"{'lowers ' + html.escape(lowers) if lowers else 'lowers no finding here'}</div>"
             )
-            row = w.HBox([toggle, label], layout=w.Layout(align_items="center"))
-            row.add_class("saikit-control")
-            row.add_class(f"saikit-control-{control}")
-            rows.append(row)
-        return rows
+            plan.append((control, s.control_status(control, asset_id) or "none", label))
+        return plan
+
+    def _control_row(self, asset_id: str, control: str, status: str, label: str) -> w.HBox:
+        description = self.session.library.controls[control].description
+        toggle = w.ToggleButtons(
+            options=[
+                ("not applied", "none"),
+                ("planned", "planned"),
+                ("implemented", "implemented"),
+            ],
+            value=status,
+            style={"button_width": "auto"},
+            layout=w.Layout(flex="0 0 auto"),
+            tooltips=[description] * 3,
+        )
+
+        def changed(change) -> None:
+            if self._quiet_controls:
+                return
+            new = None if change["new"] == "none" else change["new"]
+            self._do(lambda: self.session.set_control(control, asset_id, new))
+
+        toggle.observe(changed, names="value")
+        row = w.HBox(
+            [toggle, w.HTML(label, layout=w.Layout(flex="1 1 auto"))],
+            layout=w.Layout(align_items="center"),
+        )
+        row.add_class("saikit-control")
+        row.add_class(f"saikit-control-{control}")
+        return row
 
     # ------------------------------------------------------------ actions
 
     def control_toggle(self, control: str) -> w.ToggleButtons:
-        """The toggle of a control in the Controls tab of the selected asset (for scripting)."""
+        """The toggle of a control in the Controls tab of the selected asset (for scripting;
+        it opens the tab, as a user would)."""
+        self.tabs.selected_index = CONTROLS_TAB
         for row in self.controls.children:
             if f"saikit-control-{control}" in row._dom_classes:
                 return row.children[0]
@@ -482,7 +556,8 @@ class Workshop:
         self.refresh()
         self._say(
             "ok",
-            f"saved {self.session.path.name}; {len(entries)} change(s) in the audit trail"
+            f"saved {self.session.path.name}; {len(entries)} change(s) in the audit trail; "
+            f"what moved is noted in {self.session.notes[-1]}"
             if entries
             else "nothing to save",
         )
