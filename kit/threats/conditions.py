@@ -204,7 +204,7 @@ def check_names(cond: Condition, path: tuple = ()) -> list[tuple[tuple, str, Hin
                     Hint(str(cond.beyond), _names(tuple(sorted(LIST_ATTRIBUTES)))),
                 )
             )
-        allowed = _allowed_values(cond.attribute)
+        allowed = allowed_values(cond.attribute)
         if allowed is not None:
             values = {"equals": [cond.equals], "in": cond.in_, "contains": [cond.contains]}.get(
                 op
@@ -261,7 +261,7 @@ def _names(choices: tuple[str, ...]) -> Suggestions:
     return Suggestions(choices)
 
 
-def _allowed_values(attribute: str) -> list | None:
+def allowed_values(attribute: str) -> list | None:
     """The enumerated values an attribute may take, or None when it is free text."""
     annotation = ASSET_ATTRIBUTES[attribute].annotation
     found: list = []

@@ -13,7 +13,7 @@ import typing
 
 from kit.errors import did_you_mean, fail
 from kit.model.schema import ControlUse, Decision
-from kit.threats.conditions import ASSET_ATTRIBUTES, LIST_ATTRIBUTES, _allowed_values
+from kit.threats.conditions import ASSET_ATTRIBUTES, LIST_ATTRIBUTES, allowed_values
 
 CONTROL_STATUSES: tuple[str, ...] = typing.get_args(ControlUse.model_fields["status"].annotation)
 DECISION_STATUSES: tuple[str, ...] = typing.get_args(Decision.model_fields["status"].annotation)
@@ -27,7 +27,7 @@ def field_choices(name: str) -> list[str]:
     """The allowed values of an asset field as the form shows them ([] when free text)."""
     if name not in ASSET_ATTRIBUTES:
         return []
-    return [format_value(v) for v in _allowed_values(name) or () if v is not None]
+    return [format_value(v) for v in allowed_values(name) or () if v is not None]
 
 
 def field_shape(name: str) -> str:
