@@ -10,7 +10,7 @@ from pathlib import Path
 
 from kit import __version__
 from kit.errors import InputError, escape_unsafe
-from kit.vocab import ACTION_REQUIRED, OPEN_ACTIONS, STATUSES
+from kit.vocab import STATUSES
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -276,8 +276,9 @@ def cmd_threats(args) -> int:
         )
     for fid in result.assessment.overdue_reviews:
         print(f"note: accepted risk '{fid}' is past its review date")
-    actions = int((reg["treatment"] == ACTION_REQUIRED).sum()) if len(reg) else 0
-    print(f"{actions} finding(s) above the appetite need a decision")
+    from kit.risk.scoring import needing_decision_sentence
+
+    print(needing_decision_sentence(reg["treatment"]))
     return 0
 
 
@@ -415,6 +416,7 @@ def cmd_runs(args) -> int:
     if not runs:
         print(f"no runs in {store.root}; start with: saikit run")
         return 0
+    from kit.risk.scoring import needing_decision
     from kit.runs.rundata import RunData
 
     owner = store.owner()
@@ -423,7 +425,7 @@ def cmd_runs(args) -> int:
     for r in runs:
         run = RunData(r)
         m, findings = run.manifest, run.findings
-        actions = sum(1 for f in findings.values() if f["treatment"] in OPEN_ACTIONS)
+        actions = needing_decision(f["treatment"] for f in findings.values())["open"]
         mark = "*" if latest and r.name == latest.name else " "
         print(
             f"{mark} {r.name}  config {m['config_sha256'][:12]}  ran {len(m['notebooks_run'])}"
