@@ -162,6 +162,10 @@ def _parser() -> argparse.ArgumentParser:
         help="for a run: the run store to look in (default: ./runs/<system id>)",
     )
     c.add_argument("--no-pdf", dest="pdf", action="store_false", help="report: write the HTML only")
+    c.add_argument(
+        "--role",
+        help="briefing: who it is for, a role the system holds or end_user (Principle 1)",
+    )
     return p
 
 
@@ -572,8 +576,13 @@ def cmd_export(args) -> int:
     else:
         model, library = load(args)
         target = EXPORTERS[args.format](args, model, library)
-    for path in target if isinstance(target, list) else [target]:
+    written = target if isinstance(target, list) else [target]
+    for path in written:
         print(f"wrote {path}")
+    if args.format == "report" and args.pdf and not any(p.suffix == ".pdf" for p in written):
+        from kit.export.pdf import PDF_HOWTO
+
+        print(f"note: the PDF was skipped: {PDF_HOWTO}")
     return 0
 
 
@@ -630,12 +639,22 @@ def _export_run(args, model=None, library=None) -> list[Path]:
     from kit.export.formats import export, resolve_run
 
     run = resolve_run(args.system, args.system_file, args.runs)
-    written = export(run, args.format, args.out, timestamp=export_timestamp(args), pdf=args.pdf)
+    written = export(
+        run, args.format, args.out, timestamp=export_timestamp(args), pdf=args.pdf, role=args.role
+    )
+    if (
+        args.format == "report"
+        and args.pdf
+        and not any(p.suffix == ".pdf" for p in written.values())
+    ):
+        from kit.export.pdf import PDF_HOWTO
+
+        print(f"note: PDF skipped: {PDF_HOWTO}")
     return list(written.values())
 
 
 # Exports of a published run rather than of the system file.
-RUN_EXPORTS = ("report", "xlsx", "csv", "pack", "oscal", "json")
+RUN_EXPORTS = ("report", "xlsx", "csv", "pack", "oscal", "json", "briefing")
 
 EXPORTERS = {
     "bom": _export_bom,
