@@ -370,6 +370,9 @@ def test_plain_jupyter_nbconvert_finds_the_installed_template(example, tmp_path,
             "nbconvert/templates/saikit-report/conf.json",
             "nbconvert/templates/saikit-report/index.html.j2",
             "nbconvert/templates/saikit-report/static/saikit.css",
+            "nbconvert/templates/saikit-slides/conf.json",
+            "nbconvert/templates/saikit-slides/index.html.j2",
+            "nbconvert/templates/saikit-slides/static/slides.css",
         }
         for n in names:
             (data / n.removeprefix(prefix)).parent.mkdir(parents=True, exist_ok=True)
