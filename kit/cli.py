@@ -174,7 +174,12 @@ def _system_arg(c: argparse.ArgumentParser) -> None:
 
 
 def _out_arg(c: argparse.ArgumentParser) -> None:
-    c.add_argument("--out", metavar="DIR", help="run store (default: ./runs/<system id>)")
+    # `--runs` names the run store in every command (as in `export --runs`); `--out`, its old
+    # name here, stays as a hidden alias so existing scripts keep working.
+    c.add_argument(
+        "--runs", dest="out", metavar="DIR", help="run store (default: ./runs/<system id>)"
+    )
+    c.add_argument("--out", dest="out", help=argparse.SUPPRESS)
 
 
 def _library_arg(c: argparse.ArgumentParser) -> None:
@@ -441,11 +446,26 @@ def cmd_runs(args) -> int:
 def cmd_diff(args) -> int:
     from kit.runs.diff import diff_runs, render_diff
 
+    if args.a and _is_system_file(args.a):  # `saikit diff system.yaml [A] [B]`
+        if args.system:
+            from kit.errors import fail
+
+            raise fail(args.a, None, "", "a system file given twice (also --system)")
+        args.system, args.a, args.b = args.a, args.b, None
+        if args.a and not args.b:  # `saikit diff system.yaml B`: B against the one before
+            args.a, args.b = None, args.a
     store = _store(args, "system")
     b = store.resolve(args.b, -1)
     a = store.resolve(args.a, -2) if args.a else _before(store, b)
+    print(f"runs of {args.system or 'the bundled example'} in {store.root}")
     print(render_diff(diff_runs(a, b)))
     return 0
+
+
+def _is_system_file(name: str) -> bool:
+    """Whether a name given where a run is expected is a system file rather than a run."""
+    p = Path(name)
+    return p.is_file() or (p.suffix.lower() in (".yaml", ".yml") and not p.is_dir())
 
 
 def _before(store, run):
@@ -612,7 +632,11 @@ def _export_bom(args, model, library) -> Path:
     from kit.export.bom import write_bom
     from kit.graph import build
 
-    target = Path(args.out or f"{system_path(args).stem}.bom.json")
+    target = (
+        Path(args.out)
+        if args.out
+        else _system_export_dir(args, model) / (f"{system_path(args).stem}.bom.json")
+    )
     written = write_bom(build(model), target, timestamp=export_timestamp(args))
     return _recorded(args, model, "bom", written)
 
@@ -621,15 +645,36 @@ def _export_graphml(args, model, library) -> Path:
     from kit.export.graphml import write_graphml
     from kit.graph import build
 
-    target = Path(args.out or f"{system_path(args).stem}.graphml")
+    target = (
+        Path(args.out)
+        if args.out
+        else _system_export_dir(args, model) / (f"{system_path(args).stem}.graphml")
+    )
     return _recorded(args, model, "graphml", write_graphml(build(model), target))
+
+
+def _system_export_dir(args, model) -> Path:
+    """Where an export of the system file goes by default: beside the run exports, in
+    `<runs>/exports/<run-id>/` when the latest run is of this very configuration, else in
+    `<runs>/exports/config-<first 12 hex of its SHA-256>/`."""
+    from kit.inputs import config_sha256
+    from kit.runs.rundata import RunData
+    from kit.runs.store import store_for
+
+    store = store_for(model.system.id, args.runs)
+    digest = config_sha256(model)
+    latest = store.latest()
+    same = latest and RunData(latest).manifest.get("config_sha256") == digest
+    folder = store.root / "exports" / (latest.name if same else f"config-{digest[:12]}")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def _recorded(args, model, fmt: str, written: Path) -> Path:
     """Record an export of the system file in its run store's audit trail; return its path."""
     from kit.export.formats import record_system_export
 
-    record_system_export(model, system_path(args), fmt, {written.name: written})
+    record_system_export(model, system_path(args), fmt, {written.name: written}, args.runs)
     return written
 
 
@@ -638,7 +683,11 @@ def _export_run(args, model=None, library=None) -> list[Path]:
     """Export a published run (report, xlsx, csv, pack, oscal, json); see kit.export.formats."""
     from kit.export.formats import export, resolve_run
 
-    run = resolve_run(args.system, args.system_file, args.runs)
+    name, system_file = args.system, args.system_file
+    if name and _is_system_file(name):  # `saikit export report system.yaml`: its latest run
+        name, system_file = None, name
+    run = resolve_run(name, system_file, args.runs)
+    print(f"run {run.run_id} of {run.system_name} ({run.path})")
     written = export(
         run, args.format, args.out, timestamp=export_timestamp(args), pdf=args.pdf, role=args.role
     )

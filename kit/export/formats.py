@@ -216,7 +216,11 @@ def record_export(run: RunData, fmt: str, outputs: dict[str, Path], **fields) ->
 
 
 def record_system_export(
-    model: SystemModel, system: Path, fmt: str, outputs: dict[str, Path]
+    model: SystemModel,
+    system: Path,
+    fmt: str,
+    outputs: dict[str, Path],
+    runs: str | Path | None = None,
 ) -> dict:
     """Append an `export` entry for an export of the system file itself (bom, graphml) to the
     audit trail of the system's run store; return it. The entry names the file and the
@@ -225,7 +229,7 @@ def record_system_export(
     from kit.runs.store import store_for
 
     return _record(
-        store_for(model.system.id, None).audit_path,
+        store_for(model.system.id, runs).audit_path,
         fmt,
         outputs,
         system=model.system.id,

@@ -1,0 +1,69 @@
+"""The CLI reads the same everywhere: diff's words, the run store's name, what export took."""
+
+from __future__ import annotations
+
+import json
+
+from kit.runs.diff import diff_runs, render_diff
+
+
+def _run(folder, findings: dict):
+    folder.mkdir(parents=True)
+    (folder / "findings.json").write_text(json.dumps(findings))
+    (folder / "manifest.json").write_text(json.dumps({"changes": []}))
+    return folder
+
+
+def _finding(score: int, treatment: str) -> dict:
+    return {"residual_score": score, "residual_band": "medium", "treatment": treatment}
+
+
+def test_diff_tells_a_new_decision_apart_from_a_new_score(tmp_path):
+    a = _run(
+        tmp_path / "a",
+        {"x@m": _finding(8, "action required"), "y@m": _finding(6, "within appetite")},
+    )
+    b = _run(tmp_path / "b", {"x@m": _finding(8, "accepted"), "y@m": _finding(9, "accepted")})
+    d = diff_runs(a, b)
+    assert [k for k, *_ in d.rescored] == ["y@m"]
+    assert [k for k, *_ in d.retreated] == ["x@m"]
+    text = render_diff(d)
+    assert "8 → 8" not in text
+    assert "  ~ y@m  6 → 9  (within appetite → accepted)" in text
+    assert "  = x@m  action required → accepted  (residual 8)" in text
+    assert "findings re-scored: 1" in text
+
+
+def test_export_takes_a_system_file_where_it_takes_a_run_and_says_which_run(
+    cli, tmp_path, tmp_path_factory
+):
+    from _export_runs import published_run
+
+    from kit.resources import default_system
+    from kit.runs.rundata import load_run
+
+    run = load_run(published_run(tmp_path_factory, "example"))
+    code, out, err = cli(
+        "export", "csv", default_system(), "--runs", run.store_root, "--out", tmp_path / "c"
+    )
+    assert code == 0, err
+    assert out.splitlines()[0] == f"run {run.run_id} of {run.system_name} ({run.path})"
+    assert (tmp_path / "c" / "register.csv").exists()
+
+
+def test_diff_takes_a_system_file_and_the_run_store_by_its_one_name(
+    cli, tmp_path, tmp_path_factory
+):
+    from _export_runs import published_run
+
+    from kit.resources import default_system
+    from kit.runs.rundata import load_run
+
+    run = load_run(published_run(tmp_path_factory, "example"))
+    for flag in ("--runs", "--out"):  # --out: the old name, kept as a hidden alias
+        code, _, err = cli("diff", default_system(), flag, run.store_root)
+        assert code == 2 and f"no run before {run.run_id}" in err, (flag, err)
+    from kit.cli import _parser
+
+    helptext = _parser()._subparsers._group_actions[0].choices["diff"].format_help()
+    assert "--runs DIR" in helptext and "--out" not in helptext
