@@ -113,7 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--no-browser", action="store_true", help="print the URL, open no browser")
     command("schema", cmd_schema, "print the JSON Schema of system files")
     c = command("init", cmd_init, "write a commented starter system file")
-    c.add_argument("--template", required=True, help="starter name (see --list)")
+    c.add_argument("--template", required=True, help=f"starter name: {_starter_names()}")
     c.add_argument("path", nargs="?", help="where to write it (default: <template>.yaml)")
     c.add_argument("--force", action="store_true", help="overwrite an existing file")
     c = command("graph", cmd_graph, "summarise the asset graph's analyses; optionally draw it")
@@ -167,6 +167,13 @@ def _parser() -> argparse.ArgumentParser:
         help="briefing: who it is for, a role the system holds or end_user (Principle 1)",
     )
     return p
+
+
+def _starter_names() -> str:
+    """The starters `saikit init` has, for its --help."""
+    from kit.resources import starters
+
+    return ", ".join(starters())
 
 
 def _system_arg(c: argparse.ArgumentParser) -> None:
@@ -551,9 +558,11 @@ def cmd_graph(args) -> int:
         from kit.graph.plots import draw_graph
 
         png = io.BytesIO()
-        draw_graph(g, gaps=results["inventory_gaps"]).savefig(png, format="png", dpi=120)
-        write_atomic(Path(args.png), png.getvalue(), make_folder=False)
-        print(f"\nwrote {args.png}")
+        fig = draw_graph(g, gaps=results["inventory_gaps"])
+        fig.savefig(png, format="png", dpi=120)
+        written = write_atomic(Path(args.png), png.getvalue(), make_folder=False)
+        w, h = (round(v * 120) for v in fig.get_size_inches())
+        print(f"\nwrote {written.resolve()} (PNG picture of the asset graph, {w} × {h} px)")
     return 0
 
 

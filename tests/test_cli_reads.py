@@ -67,3 +67,36 @@ def test_diff_takes_a_system_file_and_the_run_store_by_its_one_name(
 
     helptext = _parser()._subparsers._group_actions[0].choices["diff"].format_help()
     assert "--runs DIR" in helptext and "--out" not in helptext
+
+
+def test_progress_names_only_the_notebooks_actually_running(tmp_path):
+    from kit.resources import default_system
+    from kit.runs import execute, runner
+
+    p = runner.plan(default_system(), out=tmp_path / "store")
+    staging = tmp_path / "staging"
+    (staging / "notebooks").mkdir(parents=True)
+    parameters = {
+        "system_path": str(p.system),
+        "config_sha256": p.config_sha256,
+        "library_dirs": [],
+        "run_store": str(p.store.root.resolve()),
+    }
+    lines: list[str] = []
+    names = ["01-design", "05-lifecycle"]
+    execute.execute_all(p.sources, names, staging, parameters, str(tmp_path), 1, lines.append)
+    words = [line.split()[0] + " " + line.split()[1] for line in lines]
+    # One worker: the second notebook is said to run only once the first has finished.
+    assert words == ["running 01-design", "ok 01-design", "running 05-lifecycle", "ok 05-lifecycle"]
+
+
+def test_init_help_lists_the_starters_and_graph_png_names_the_file(cli, tmp_path):
+    from kit.cli import _parser
+    from kit.resources import starters
+
+    helptext = _parser()._subparsers._group_actions[0].choices["init"].format_help()
+    assert all(name in " ".join(helptext.split()) for name in starters())
+    code, out, _ = cli("graph", "--png", "pic")
+    assert code == 0
+    assert f"wrote {(tmp_path / 'pic').resolve()} (PNG picture of the asset graph" in out
+    assert (tmp_path / "pic").read_bytes().startswith(b"\x89PNG")

@@ -14,7 +14,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,31 +102,41 @@ def execute_all(
     progress: Callable[[str], None],
     timeout: int = CELL_TIMEOUT_S,
 ) -> list[NotebookResult]:
-    """Execute the named notebooks in parallel, at most `jobs` at once."""
+    """Execute the named notebooks in parallel, at most `jobs` at once.
+
+    A notebook is handed to the pool only when a worker is free, so each "running" line
+    names a notebook that is actually running, never one still waiting its turn.
+    """
     results = []
+    workers = max(1, min(jobs, len(names)))
+    waiting = list(names)
     with ProcessPoolExecutor(
-        max_workers=max(1, min(jobs, len(names))),
-        initializer=die_with_parent,
-        initargs=(os.getpid(),),
+        max_workers=workers, initializer=die_with_parent, initargs=(os.getpid(),)
     ) as pool:
-        futures = {}
-        for name in names:
+
+        def start(name: str):
             progress(f"  running  {name}")
-            futures[
-                pool.submit(
-                    execute_notebook,
-                    str(sources[name]),
-                    str(staging / "notebooks" / f"{name}.ipynb"),
-                    parameters,
-                    cwd,
-                    timeout,
-                )
-            ] = name
-        for future in as_completed(futures):
-            r = future.result()
-            mark = "ok  " if r.ok else "FAIL"
-            progress(
-                f"  {mark}     {r.name}  {r.seconds:.1f} s" + (f"  {r.error}" if r.error else "")
+            return pool.submit(
+                execute_notebook,
+                str(sources[name]),
+                str(staging / "notebooks" / f"{name}.ipynb"),
+                parameters,
+                cwd,
+                timeout,
             )
-            results.append(r)
+
+        running = {start(waiting.pop(0)): None for _ in range(min(workers, len(waiting)))}
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                del running[future]
+                r = future.result()
+                mark = "ok  " if r.ok else "FAIL"
+                progress(
+                    f"  {mark}     {r.name}  {r.seconds:.1f} s"
+                    + (f"  {r.error}" if r.error else "")
+                )
+                results.append(r)
+                if waiting:
+                    running[start(waiting.pop(0))] = None
     return sorted(results, key=lambda r: r.name)
