@@ -83,11 +83,51 @@ def test_progress_names_only_the_notebooks_actually_running(tmp_path):
         "run_store": str(p.store.root.resolve()),
     }
     lines: list[str] = []
+    cells: list[tuple[str, int, int]] = []
     names = ["01-design", "05-lifecycle"]
-    execute.execute_all(p.sources, names, staging, parameters, str(tmp_path), 1, lines.append)
+    execute.execute_all(
+        p.sources,
+        names,
+        staging,
+        parameters,
+        str(tmp_path),
+        1,
+        lines.append,
+        cells=lambda *c: cells.append(c),
+    )
     words = [line.split()[0] + " " + line.split()[1] for line in lines]
     # One worker: the second notebook is said to run only once the first has finished.
     assert words == ["running 01-design", "ok 01-design", "running 05-lifecycle", "ok 05-lifecycle"]
+    # Each notebook reported its cells as they ran, up to all of them.
+    for name in names:
+        mine = [(done, total) for n, done, total in cells if n == name]
+        total = len(json.loads(p.sources[name].read_text())["cells"])
+        # (papermill adds one cell: the injected parameters)
+        assert mine[-1] == (total + 1, total + 1)
+        assert [d for d, _ in mine] == sorted(d for d, _ in mine)
+
+
+def test_on_a_terminal_progress_keeps_one_bar_per_running_notebook():
+    import io
+
+    from kit.runs.runner import progress_printer
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    screen = Terminal()
+    say = progress_printer(screen)
+    say("  running  01-design")
+    say.cells("01-design", 3, 12)
+    say.cells("02-inventory", 6, 12)
+    assert screen.getvalue().endswith(
+        "\r\033[K  01-design [###.........] 3/12   02-inventory [######......] 6/12"
+    )
+    say("  ok       01-design  7.0 s")
+    assert screen.getvalue().endswith(
+        "  ok       01-design  7.0 s\n  02-inventory [######......] 6/12"
+    )
 
 
 def test_init_help_lists_the_starters_and_graph_png_names_the_file(cli, tmp_path):
