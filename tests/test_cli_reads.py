@@ -140,3 +140,26 @@ def test_init_help_lists_the_starters_and_graph_png_names_the_file(cli, tmp_path
     assert code == 0
     assert f"wrote {(tmp_path / 'pic').resolve()} (PNG picture of the asset graph" in out
     assert (tmp_path / "pic").read_bytes().startswith(b"\x89PNG")
+
+
+def test_findings_needing_a_decision_are_counted_alike_everywhere(cli, tmp_path_factory):
+    import re
+
+    from _export_runs import published_run
+
+    from kit.export.report import summary_html
+    from kit.resources import default_system
+    from kit.runs.rundata import load_run
+    from kit.vocab import OPEN_ACTIONS
+
+    run = load_run(published_run(tmp_path_factory, "example"))
+    expected = int(run.register["treatment"].isin(OPEN_ACTIONS).sum())
+    overdue = int((run.register["treatment"] == "review overdue").sum())
+    assert expected > overdue > 0  # the example has both kinds, so a half-count would show
+    _, out, _ = cli("threats", default_system())
+    assert f"\n{expected} finding(s) need a decision: {expected - overdue} above" in out
+    _, out, _ = cli("runs", default_system(), "--runs", run.store_root)
+    assert f"open actions {expected}" in out
+    summary = summary_html(run)
+    assert f'<div class="n">{expected}</div><div class="l">need a decision</div>' in summary
+    assert re.search(rf"{expected} finding\(s\) need a decision", summary)

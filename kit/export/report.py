@@ -30,6 +30,7 @@ from kit import __version__
 from kit.errors import fail
 from kit.files import write_atomic
 from kit.resources import data_dir
+from kit.risk.cards import band_legend
 from kit.risk.scoring import needing_decision, needing_decision_sentence
 from kit.runs.rundata import RunData
 from kit.vocab import (
@@ -229,6 +230,7 @@ def summary_html(run: RunData) -> str:
         f"The risk appetite is <strong>{_e(info['risk_appetite'] or 'not set')}</strong>: "
         f"{_e(needing_decision_sentence(reg['treatment']))}.</p>",
         f'<div class="figures">{"".join(figures)}</div>',
+        band_legend(),
     ]
     parts.append(_compliance_figures(run))
     changes = run.manifest.get("changes") or []

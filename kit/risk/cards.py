@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 
 from kit.risk.scoring import REGISTER_COLUMNS
-from kit.vocab import BANDS
+from kit.vocab import BAND_COLOURS, BANDS, band
 
 # (label, the register columns the field shows, how to render it from a row)
 _FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -56,13 +56,16 @@ CSS = """
 .saikit-cards { display: block; }
 .saikit-card { border: 1px solid #d5dbe3; border-left: 5px solid #1f2d3d; margin: 0 0 .7rem;
   padding: .4rem .7rem .5rem; break-inside: avoid; max-width: 100%; box-sizing: border-box; }
-.saikit-card.b-low { border-left-color: #9bd39b; } .saikit-card.b-medium { border-left-color: #ffe08a; }
-.saikit-card.b-high { border-left-color: #f4a259; } .saikit-card.b-critical { border-left-color: #e05252; }
 .saikit-card h4 { margin: 0 0 .25rem; font-size: .95rem; overflow-wrap: anywhere; }
 .saikit-card dl { display: grid; grid-template-columns: 9.5rem minmax(0, 1fr); gap: .1rem .8rem;
   margin: 0; font-size: .8rem; }
 .saikit-card dt { color: #5b6675; } .saikit-card dd { margin: 0; overflow-wrap: anywhere; }
-"""
+.saikit-cards span.band, .legend span.band { padding: 0 .35rem; border-radius: 2px; }
+""" + "".join(  # band colours from the one palette (kit.vocab.BAND_COLOURS)
+    f".saikit-cards .v-{b}, .legend .v-{b}, .saikit-card.b-{b} {{ border-left-color: {c}; }}\n"
+    f".saikit-cards span.v-{b}, .legend span.v-{b} {{ background: {c}; }}\n"
+    for b, c in BAND_COLOURS.items()
+)
 
 
 def _e(value) -> str:
@@ -107,6 +110,18 @@ def _value(row, label: str, cols: tuple[str, ...]) -> str:
     return _e(text) if text.strip() else "none"
 
 
+def band_legend() -> str:
+    """The risk bands with their colours and score ranges (from kit.vocab.band), as a legend
+    for the heatmaps, the cards and the tables."""
+    ranges: dict[str, list[int]] = {}
+    for score in range(1, 26):
+        ranges.setdefault(band(score), []).append(score)
+    chips = "".join(
+        f'<span class="band v-{b}">{b} {min(ranges[b])}-{max(ranges[b])}</span> ' for b in BANDS
+    )
+    return f'<p class="note legend">Risk bands (score = likelihood × impact, 1-25): {chips}</p>'
+
+
 def register_cards(df) -> str:
     """Every finding of a register (a DataFrame with the register's columns) as a card, in
     the frame's order; a sentence instead when there is no finding. All text escaped."""
@@ -123,4 +138,4 @@ def register_cards(df) -> str:
             f'<section class="saikit-card b-{_e(b)}" data-finding="{_e(row["finding_id"])}">'
             f'<h4 data-column="finding_id">{_e(row["finding_id"])}</h4><dl>{fields}</dl></section>'
         )
-    return f'<style>{CSS}</style><div class="saikit-cards">{"".join(cards)}</div>'
+    return f'<style>{CSS}</style>{band_legend()}<div class="saikit-cards">{"".join(cards)}</div>'
