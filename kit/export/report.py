@@ -306,7 +306,7 @@ def _register_table(df, compact: bool) -> str:
             row.append(_e(decision))
         row.append(_e(r.controls_missing.replace(",", ", ").replace(",  ", ", ")))
         rows.append(row)
-    widths = [3, 22, 15, 13, 9, 9, 10, 19] if compact else [3, 19, 13, 11, 8, 8, 9, 12, 17]
+    widths = [3, 19, 14, 12, 10.5, 10.5, 12, 19] if compact else [3, 18, 12, 11, 9, 9, 10, 12, 16]
     return _table(headers, rows, numeric={0}, widths=widths)
 
 
