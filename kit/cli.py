@@ -136,14 +136,15 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SYSTEM|RUN",
         help="bom, graphml: the system file (default: the bundled support-assistant); "
         f"{', '.join(RUN_EXPORTS)}: the run, by id, id prefix, folder or 'latest' "
-        "(the default)",
+        "(the default), or a system file (its latest run)",
     )
     _library_arg(c)
     c.add_argument(
         "--out",
         metavar="PATH",
-        help="where to write it (default: beside you, "
-        "named after the system file; for a run: <runs>/exports/<run-id>/)",
+        help="where to write it (default: <runs>/exports/<run-id>/; for bom and graphml, "
+        "that of the latest run when it is of this configuration, else "
+        "<runs>/exports/config-<hash>/)",
     )
     c.add_argument(
         "--timestamp",
@@ -159,7 +160,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--runs",
         metavar="DIR",
-        help="for a run: the run store to look in (default: ./runs/<system id>)",
+        help="the run store to look in (and, for bom and graphml, to write and audit in; "
+        "default: ./runs/<system id>)",
     )
     c.add_argument("--no-pdf", dest="pdf", action="store_false", help="report: write the HTML only")
     c.add_argument(
