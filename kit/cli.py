@@ -10,7 +10,7 @@ from pathlib import Path
 
 from kit import __version__
 from kit.errors import InputError, escape_unsafe
-from kit.vocab import ACTION_REQUIRED, OPEN_ACTIONS, STATUSES
+from kit.vocab import STATUSES
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,7 +124,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--no-browser", action="store_true", help="print the URL, open no browser")
     command("schema", cmd_schema, "print the JSON Schema of system files")
     c = command("init", cmd_init, "write a commented starter system file")
-    c.add_argument("--template", required=True, help="starter name (see --list)")
+    c.add_argument("--template", required=True, help=f"starter name: {_starter_names()}")
     c.add_argument("path", nargs="?", help="where to write it (default: <template>.yaml)")
     c.add_argument("--force", action="store_true", help="overwrite an existing file")
     c = command("graph", cmd_graph, "summarise the asset graph's analyses; optionally draw it")
@@ -147,14 +147,15 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SYSTEM|RUN",
         help="bom, graphml: the system file (default: the bundled support-assistant); "
         f"{', '.join(RUN_EXPORTS)}: the run, by id, id prefix, folder or 'latest' "
-        "(the default)",
+        "(the default), or a system file (its latest run)",
     )
     _library_arg(c)
     c.add_argument(
         "--out",
         metavar="PATH",
-        help="where to write it (default: beside you, "
-        "named after the system file; for a run: <runs>/exports/<run-id>/)",
+        help="where to write it (default: <runs>/exports/<run-id>/; for bom and graphml, "
+        "that of the latest run when it is of this configuration, else "
+        "<runs>/exports/config-<hash>/)",
     )
     c.add_argument(
         "--timestamp",
@@ -170,9 +171,14 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--runs",
         metavar="DIR",
-        help="for a run: the run store to look in (default: ./runs/<system id>)",
+        help="the run store to look in (and, for bom and graphml, to write and audit in; "
+        "default: ./runs/<system id>)",
     )
     c.add_argument("--no-pdf", dest="pdf", action="store_false", help="report: write the HTML only")
+    c.add_argument(
+        "--role",
+        help="briefing: who it is for, a role the system holds or end_user (Principle 1)",
+    )
     c.add_argument(
         "--all",
         action="store_true",
@@ -190,12 +196,24 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _starter_names() -> str:
+    """The starters `saikit init` has, for its --help."""
+    from kit.resources import starters
+
+    return ", ".join(starters())
+
+
 def _system_arg(c: argparse.ArgumentParser) -> None:
     c.add_argument("system", nargs="?", help="system file (default: the bundled support-assistant)")
 
 
 def _out_arg(c: argparse.ArgumentParser) -> None:
-    c.add_argument("--out", metavar="DIR", help="run store (default: ./runs/<system id>)")
+    # `--runs` names the run store in every command (as in `export --runs`); `--out`, its old
+    # name here, stays as a hidden alias so existing scripts keep working.
+    c.add_argument(
+        "--runs", dest="out", metavar="DIR", help="run store (default: ./runs/<system id>)"
+    )
+    c.add_argument("--out", dest="out", help=argparse.SUPPRESS)
 
 
 def _library_arg(c: argparse.ArgumentParser) -> None:
@@ -303,8 +321,9 @@ def cmd_threats(args) -> int:
         )
     for fid in result.assessment.overdue_reviews:
         print(f"note: accepted risk '{fid}' is past its review date")
-    actions = int((reg["treatment"] == ACTION_REQUIRED).sum()) if len(reg) else 0
-    print(f"{actions} finding(s) above the appetite need a decision")
+    from kit.risk.scoring import needing_decision_sentence
+
+    print(needing_decision_sentence(reg["treatment"]))
     return 0
 
 
@@ -485,6 +504,7 @@ def cmd_runs(args) -> int:
     if not runs:
         print(f"no runs in {store.root}; start with: saikit run")
         return 0
+    from kit.risk.scoring import needing_decision
     from kit.runs.rundata import RunData
 
     owner = store.owner()
@@ -493,7 +513,7 @@ def cmd_runs(args) -> int:
     for r in runs:
         run = RunData(r)
         m, findings = run.manifest, run.findings
-        actions = sum(1 for f in findings.values() if f["treatment"] in OPEN_ACTIONS)
+        actions = needing_decision(f["treatment"] for f in findings.values())["open"]
         mark = "*" if latest and r.name == latest.name else " "
         print(
             f"{mark} {r.name}  config {m['config_sha256'][:12]}  ran {len(m['notebooks_run'])}"
@@ -505,11 +525,26 @@ def cmd_runs(args) -> int:
 def cmd_diff(args) -> int:
     from kit.runs.diff import diff_runs, render_diff
 
+    if args.a and _is_system_file(args.a):  # `saikit diff system.yaml [A] [B]`
+        if args.system:
+            from kit.errors import fail
+
+            raise fail(args.a, None, "", "a system file given twice (also --system)")
+        args.system, args.a, args.b = args.a, args.b, None
+        if args.a and not args.b:  # `saikit diff system.yaml B`: B against the one before
+            args.a, args.b = None, args.a
     store = _store(args, "system")
     b = store.resolve(args.b, -1)
     a = store.resolve(args.a, -2) if args.a else _before(store, b)
+    print(f"runs of {args.system or 'the bundled example'} in {store.root}")
     print(render_diff(diff_runs(a, b)))
     return 0
+
+
+def _is_system_file(name: str) -> bool:
+    """Whether a name given where a run is expected is a system file rather than a run."""
+    p = Path(name)
+    return p.is_file() or (p.suffix.lower() in (".yaml", ".yml") and not p.is_dir())
 
 
 def _before(store, run):
@@ -595,9 +630,11 @@ def cmd_graph(args) -> int:
         from kit.graph.plots import draw_graph
 
         png = io.BytesIO()
-        draw_graph(g, gaps=results["inventory_gaps"]).savefig(png, format="png", dpi=120)
-        write_atomic(Path(args.png), png.getvalue(), make_folder=False)
-        print(f"\nwrote {args.png}")
+        fig = draw_graph(g, gaps=results["inventory_gaps"])
+        fig.savefig(png, format="png", dpi=120)
+        written = write_atomic(Path(args.png), png.getvalue(), make_folder=False)
+        w, h = (round(v * 120) for v in fig.get_size_inches())
+        print(f"\nwrote {written.resolve()} (PNG picture of the asset graph, {w} × {h} px)")
     return 0
 
 
@@ -644,8 +681,13 @@ def cmd_export(args) -> int:
     else:
         model, library = load(args)
         target = EXPORTERS[args.format](args, model, library)
-    for path in target if isinstance(target, list) else [target]:
+    written = target if isinstance(target, list) else [target]
+    for path in written:
         print(f"wrote {path}")
+    if args.format == "report" and args.pdf and not any(p.suffix == ".pdf" for p in written):
+        from kit.export.pdf import PDF_HOWTO
+
+        print(f"note: the PDF was skipped: {PDF_HOWTO}")
     return 0
 
 
@@ -675,7 +717,11 @@ def _export_bom(args, model, library) -> Path:
     from kit.export.bom import write_bom
     from kit.graph import build
 
-    target = Path(args.out or f"{system_path(args).stem}.bom.json")
+    target = (
+        Path(args.out)
+        if args.out
+        else _system_export_dir(args, model) / (f"{system_path(args).stem}.bom.json")
+    )
     written = write_bom(build(model), target, timestamp=export_timestamp(args))
     return _recorded(args, model, "bom", written)
 
@@ -684,15 +730,36 @@ def _export_graphml(args, model, library) -> Path:
     from kit.export.graphml import write_graphml
     from kit.graph import build
 
-    target = Path(args.out or f"{system_path(args).stem}.graphml")
+    target = (
+        Path(args.out)
+        if args.out
+        else _system_export_dir(args, model) / (f"{system_path(args).stem}.graphml")
+    )
     return _recorded(args, model, "graphml", write_graphml(build(model), target))
+
+
+def _system_export_dir(args, model) -> Path:
+    """Where an export of the system file goes by default: beside the run exports, in
+    `<runs>/exports/<run-id>/` when the latest run is of this very configuration, else in
+    `<runs>/exports/config-<first 12 hex of its SHA-256>/`."""
+    from kit.inputs import config_sha256
+    from kit.runs.rundata import RunData
+    from kit.runs.store import store_for
+
+    store = store_for(model.system.id, args.runs)
+    digest = config_sha256(model)
+    latest = store.latest()
+    same = latest and RunData(latest).manifest.get("config_sha256") == digest
+    folder = store.root / "exports" / (latest.name if same else f"config-{digest[:12]}")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def _recorded(args, model, fmt: str, written: Path) -> Path:
     """Record an export of the system file in its run store's audit trail; return its path."""
     from kit.export.formats import record_system_export
 
-    record_system_export(model, system_path(args), fmt, {written.name: written})
+    record_system_export(model, system_path(args), fmt, {written.name: written}, args.runs)
     return written
 
 
@@ -701,13 +768,27 @@ def _export_run(args, model=None, library=None) -> list[Path]:
     """Export a published run (report, xlsx, csv, pack, oscal, json); see kit.export.formats."""
     from kit.export.formats import export, resolve_run
 
-    run = resolve_run(args.system, args.system_file, args.runs)
-    written = export(run, args.format, args.out, timestamp=export_timestamp(args), pdf=args.pdf)
+    name, system_file = args.system, args.system_file
+    if name and _is_system_file(name):  # `saikit export report system.yaml`: its latest run
+        name, system_file = None, name
+    run = resolve_run(name, system_file, args.runs)
+    print(f"run {run.run_id} of {run.system_name} ({run.path})")
+    written = export(
+        run, args.format, args.out, timestamp=export_timestamp(args), pdf=args.pdf, role=args.role
+    )
+    if (
+        args.format == "report"
+        and args.pdf
+        and not any(p.suffix == ".pdf" for p in written.values())
+    ):
+        from kit.export.pdf import PDF_HOWTO
+
+        print(f"note: PDF skipped: {PDF_HOWTO}")
     return list(written.values())
 
 
 # Exports of a published run rather than of the system file.
-RUN_EXPORTS = ("report", "xlsx", "csv", "pack", "oscal", "json")
+RUN_EXPORTS = ("report", "xlsx", "csv", "pack", "oscal", "json", "briefing")
 
 EXPORTERS = {
     "bom": _export_bom,

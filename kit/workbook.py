@@ -18,7 +18,7 @@ import pandas as pd
 from kit.analysis import Analysis, analyse_model
 from kit.compliance.catalogue import load_catalogue
 from kit.inputs import config_sha256, load_checked
-from kit.vocab import OPEN_ACTIONS
+from kit.vocab import BANDS, NOT_ASSESSED, NOT_MET, OPEN_ACTIONS, STATUSES
 
 
 @dataclass
@@ -41,6 +41,29 @@ class Workbook:
         return assess(self.analysis, self.facts)
 
 
+class Shown:
+    """A picture as the workbook shows it: vector (SVG, text kept as text) with a sentence that
+    describes what it shows, which the report uses as the image's alt text."""
+
+    def __init__(self, figure, alt: str) -> None:
+        self.figure, self.alt = figure, alt
+
+    def svg(self) -> str:
+        import io
+
+        import matplotlib
+
+        buf = io.StringIO()
+        with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "saikit"}):
+            self.figure.savefig(buf, format="svg", metadata={"Date": None})
+        return buf.getvalue()
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        width, height = self.figure.get_size_inches()
+        meta = {"alt": self.alt, "width_in": round(float(width), 3)}
+        return {"image/svg+xml": self.svg(), "text/plain": self.alt}, {"image/svg+xml": meta}
+
+
 def open_system(
     system_path: str = "", config_sha256_expected: str = "", library_dirs=(), run_store: str = ""
 ) -> Workbook:
@@ -58,6 +81,7 @@ def open_system(
             f"{path} changed after the run started (hash {digest[:12]}, expected "
             f"{config_sha256_expected[:12]}); run `saikit run` again"
         )
+    show_everything()
     facts = None
     if run_store:
         from kit import audit
@@ -66,6 +90,15 @@ def open_system(
 
         facts = facts_for_run(audit.read(Store(Path(run_store)).audit_path), model, digest)
     return Workbook(path, analyse_model(model, library), digest, facts)
+
+
+def show_everything() -> None:
+    """Let pandas show every row, column and character of a table: a report must never cut a
+    cell with "..." or hide columns behind one (the report wraps long text instead)."""
+    pd.set_option("display.max_colwidth", None)
+    pd.set_option("display.max_columns", None)
+    pd.set_option("display.max_rows", None)
+    pd.set_option("display.width", None)
 
 
 def title_block(wb: Workbook, section: str):
@@ -212,9 +245,26 @@ def inventory(wb: Workbook) -> pd.DataFrame:
 
 def asset_picture(wb: Workbook):
     """The layered asset graph, assets with inventory gaps marked."""
+    from kit.graph.analyses import inventory_gaps as gaps
     from kit.graph.plots import draw_graph
 
-    return draw_graph(wb.analysis.graph)
+    m = wb.model
+    types: dict[str, int] = {}
+    for a in m.assets:
+        types[a.type] = types.get(a.type, 0) + 1
+    gapped = sorted(gaps(wb.analysis.graph))
+    alt = (
+        f"Asset graph of {m.system.name}: {len(m.assets)} assets "
+        f"({', '.join(f'{n} {t.replace(chr(95), chr(32))}' for t, n in sorted(types.items()))}) "
+        f"joined by {len(m.flows)} flows, data on the left flowing to models, services and "
+        f"users on the right. "
+        + (
+            f"{len(gapped)} asset(s) ringed in red for inventory gaps: {', '.join(gapped)}."
+            if gapped
+            else "No asset has an inventory gap."
+        )
+    )
+    return Shown(draw_graph(wb.analysis.graph), alt)
 
 
 def graph_findings(wb: Workbook) -> pd.DataFrame:
@@ -298,8 +348,21 @@ def risk_heatmaps(wb: Workbook):
     """Inherent and residual likelihood × impact heatmaps, the risk appetite marked."""
     from kit.risk.plots import heatmaps
 
+    reg = wb.analysis.register
     appetite = wb.model.system.risk_appetite
-    return heatmaps(wb.analysis.assessment, wb.model.system.name, appetite=appetite)
+
+    def by_band(stage: str) -> str:
+        counts = reg[f"{stage}_band"].value_counts()
+        return ", ".join(f"{int(counts[b])} {b}" for b in reversed(BANDS) if counts.get(b, 0))
+
+    alt = (
+        f"Two five-by-five grids of likelihood (rows) against impact (columns) for "
+        f"{wb.model.system.name}, each cell coloured by its risk band and numbered with its "
+        f"findings. Before controls (inherent): {by_band('inherent') or 'no findings'}. "
+        f"After implemented controls (residual): {by_band('residual') or 'no findings'}. "
+        f"A heavy line closes off the cells above the {appetite} risk appetite."
+    )
+    return Shown(heatmaps(wb.analysis.assessment, wb.model.system.name, appetite=appetite), alt)
 
 
 def findings(wb: Workbook, limit: int | None = None) -> pd.DataFrame:
@@ -318,9 +381,11 @@ def findings(wb: Workbook, limit: int | None = None) -> pd.DataFrame:
     return reg.head(limit) if limit else reg
 
 
-def explanations(wb: Workbook, limit: int = 15) -> pd.DataFrame:
-    """Why each of the top findings applies: the assets and flows that made it fire."""
-    return wb.analysis.register[["finding_id", "explanation", "factors"]].head(limit)
+def explanations(wb: Workbook, limit: int | None = None) -> pd.DataFrame:
+    """Why each finding applies (all of them unless `limit`): the assets and flows that made
+    it fire."""
+    reg = wb.analysis.register[["finding_id", "explanation", "factors"]]
+    return reg.head(limit) if limit else reg
 
 
 def open_actions(wb: Workbook) -> pd.DataFrame:
@@ -340,8 +405,17 @@ def stale_decisions(wb: Workbook) -> pd.DataFrame:
 
 
 def register(wb: Workbook) -> pd.DataFrame:
-    """The full risk register."""
+    """The full risk register (a DataFrame; `register_cards` shows it)."""
     return wb.analysis.register
+
+
+def register_cards(wb: Workbook):
+    """The full risk register as one card per finding: every column, within a page's width."""
+    from IPython.display import HTML
+
+    from kit.risk.cards import register_cards as cards
+
+    return HTML(cards(wb.analysis.register))
 
 
 # ---------------------------------------------------------------- compliance
@@ -356,9 +430,20 @@ def compliance_summary(wb: Workbook) -> pd.DataFrame:
 
 def compliance_heatmap(wb: Workbook):
     """Provisions by status for each principle, rolled up over the roles each binds."""
-    from kit.compliance.plots import status_chart
+    from kit.compliance.plots import counts, status_chart
 
-    return status_chart(wb.provisions, wb.model.system.name)
+    table = counts(wb.provisions)
+    total = table[list(STATUSES)].sum()
+    worst = table.sort_values([NOT_MET, NOT_ASSESSED], ascending=False).iloc[0]
+    alt = (
+        f"Bars of the {int(total.sum())} ETSI provisions by status for each of the "
+        f"{len(table)} principles, for {wb.model.system.name}; each provision counted once, at "
+        "its worst status across the roles it binds: "
+        + ", ".join(f"{int(total[s])} {s}" for s in STATUSES)
+        + f". Most not met: principle {int(worst['principle'])} ({int(worst[NOT_MET])} not met,"
+        f" {int(worst[NOT_ASSESSED])} not assessed)."
+    )
+    return Shown(status_chart(wb.provisions, wb.model.system.name), alt)
 
 
 def compliance_gaps(wb: Workbook) -> pd.DataFrame:

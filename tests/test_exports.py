@@ -312,9 +312,16 @@ def test_report_register_appendix_is_sorted_by_residual_risk(example, example_re
     assert scores == sorted(scores, reverse=True)
 
 
-def test_report_shows_the_heatmap_and_the_asset_picture_as_images(example_report):
+def test_report_shows_the_heatmaps_and_the_asset_picture_as_vector_images(example_report):
+    import base64
+
     page = example_report["report.html"].read_text(encoding="utf-8")
-    assert page.count("data:image/png;base64,") >= 2, "figures recorded as text, not pictures"
+    svgs = re.findall(r'src="data:image/svg\+xml;base64,([^"]+)"', page)
+    assert len(svgs) == 3, "asset graph, risk heatmaps and coverage heatmap, as SVG"
+    assert "data:image/png" not in page
+    for data in svgs:
+        svg = base64.b64decode(data).decode("utf-8")
+        assert "<text" in svg, "labels kept as text, so the PDF carries them as text"
 
 
 # ---------------------------------------------------------------- where exports go
@@ -372,6 +379,9 @@ def test_plain_jupyter_nbconvert_finds_the_installed_template(example, tmp_path,
             "nbconvert/templates/saikit-report/conf.json",
             "nbconvert/templates/saikit-report/index.html.j2",
             "nbconvert/templates/saikit-report/static/saikit.css",
+            "nbconvert/templates/saikit-slides/conf.json",
+            "nbconvert/templates/saikit-slides/index.html.j2",
+            "nbconvert/templates/saikit-slides/static/slides.css",
         }
         for n in names:
             (data / n.removeprefix(prefix)).parent.mkdir(parents=True, exist_ok=True)

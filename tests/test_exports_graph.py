@@ -231,10 +231,18 @@ def test_cli_export_bom_writes_a_valid_deterministic_bom(cli, tmp_path):
 def test_cli_export_bom_defaults_to_the_bundled_example(cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
-    status, _, _ = cli("export", "bom")
+    status, out, _ = cli("export", "bom")
     assert status == 0
-    doc = json.loads((tmp_path / "support-assistant.bom.json").read_text())
+    # Beside the run exports, in the store of the system it describes, and audited there.
+    [written] = (tmp_path / "runs").glob("*/exports/*/*.bom.json")
+    assert written.name == "support-assistant.bom.json"
+    assert f"wrote {written.relative_to(tmp_path)}" in out
+    doc = json.loads(written.read_text())
     assert "timestamp" not in doc["metadata"]
+    from kit import audit
+
+    [entry] = audit.read(written.parents[2] / "audit.jsonl")
+    assert entry["format"] == "bom" and written.name in entry["outputs"]
 
 
 def test_cli_export_bad_timestamp_is_exit_2(cli, tmp_path):

@@ -160,4 +160,8 @@ def test_workbook_notebooks_run_for_a_system_with_markup_in_its_name(write, tmp_
         outputs = [o for c in nb["cells"] for o in c.get("outputs", [])]
         assert not [o for o in outputs if o.get("output_type") == "error"], n
         assert not [o for o in outputs if o.get("name") == "stderr"], n
-        assert any("image/png" in o.get("data", {}) for o in outputs), n
+        pictures = [o for o in outputs if "image/svg+xml" in o.get("data", {})]
+        assert pictures, n
+        for o in pictures:  # vector, labels kept as text, described for the report's alt text
+            assert "<text" in "".join(o["data"]["image/svg+xml"]), n
+            assert len(o["metadata"]["image/svg+xml"]["alt"]) > 80, n

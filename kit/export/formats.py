@@ -1,4 +1,4 @@
-"""`saikit export {report,xlsx,csv,pack,oscal,json} [RUN] [--out PATH]`: exports of a published run.
+"""`saikit export {report,xlsx,csv,pack,oscal,json,briefing} [RUN] [--out PATH]`: exports of a published run.
 
 The story of an export: find the run → write the format's files → record them (with their
 SHA-256) in the run store's audit trail. Output goes to `--out` (a folder, or for a one-file
@@ -51,10 +51,14 @@ class Format:
 
 
 def _report(run: RunData, to: Target, opts: dict):
+    from kit.export.pdf import find_chromium
     from kit.export.report import write_report
 
-    pdf = to.file(".pdf") if opts.get("pdf", True) else None
-    return write_report(run, to.file(".html"), pdf), {}
+    wanted = opts.get("pdf", True)
+    pdf = to.file(".pdf") if wanted and find_chromium() else None
+    return write_report(run, to.file(".html"), pdf), {} if pdf or not wanted else {
+        "pdf": "skipped: no Chromium"
+    }
 
 
 def _xlsx(run: RunData, to: Target, opts: dict):
@@ -110,6 +114,14 @@ def _oscal(run: RunData, to: Target, opts: dict):
     }
 
 
+def _briefing(run: RunData, to: Target, opts: dict):
+    from kit.export.briefing import check_role, write_briefing
+
+    role = check_role(run, opts.get("role"))
+    written = write_briefing(run, role, to.folder, to.stem)
+    return written, {"role": role}
+
+
 FORMATS: dict[str, Format] = {
     "report": Format(_report, "report", ".html", "HTML report and its PDF"),
     "xlsx": Format(
@@ -119,6 +131,9 @@ FORMATS: dict[str, Format] = {
     "pack": Format(_pack, "pack", ".md", "communication pack for operators and end-users"),
     "oscal": Format(_oscal, "oscal", None, "OSCAL catalog and assessment-results"),
     "json": Format(_json, "register", ".json", "register as JSON, with its JSON Schema"),
+    "briefing": Format(
+        _briefing, "briefing", None, "a role's AI security briefing: HTML, slides, notebook"
+    ),
 }
 
 
@@ -148,12 +163,15 @@ def export(
     *,
     timestamp: dt.datetime | None = None,
     pdf: bool = True,
+    role: str | None = None,
 ) -> dict[str, Path]:
-    """Write `run` in `fmt`, record it in the audit trail, and return the files by name."""
+    """Write `run` in `fmt`, record it in the audit trail, and return the files by name.
+    `role` is the audience of a briefing (a role the system holds, or end_user)."""
     if fmt not in FORMATS:
         raise fail(fmt, None, "", f"unknown export format; choose from {', '.join(FORMATS)}")
     to = target(run, fmt, out)
-    written, fields = FORMATS[fmt].write(run, to, {"timestamp": timestamp, "pdf": pdf})
+    opts = {"timestamp": timestamp, "pdf": pdf, "role": role}
+    written, fields = FORMATS[fmt].write(run, to, opts)
     record_export(run, fmt, written, **fields)
     return written
 
@@ -198,7 +216,11 @@ def record_export(run: RunData, fmt: str, outputs: dict[str, Path], **fields) ->
 
 
 def record_system_export(
-    model: SystemModel, system: Path, fmt: str, outputs: dict[str, Path]
+    model: SystemModel,
+    system: Path,
+    fmt: str,
+    outputs: dict[str, Path],
+    runs: str | Path | None = None,
 ) -> dict:
     """Append an `export` entry for an export of the system file itself (bom, graphml) to the
     audit trail of the system's run store; return it. The entry names the file and the
@@ -207,7 +229,7 @@ def record_system_export(
     from kit.runs.store import store_for
 
     return _record(
-        store_for(model.system.id, None).audit_path,
+        store_for(model.system.id, runs).audit_path,
         fmt,
         outputs,
         system=model.system.id,

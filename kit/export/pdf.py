@@ -40,6 +40,12 @@ FLAGS = (
 )
 
 
+PDF_HOWTO = (
+    "no Chromium or Chrome found to print it; install Debian's `chromium` or set "
+    "SAIKIT_CHROMIUM to a Chrome executable, then export the report again"
+)
+
+
 def find_chromium() -> str | None:
     """The Chromium-family browser to print with, or None when there is none."""
     chosen = os.environ.get("SAIKIT_CHROMIUM")
@@ -58,14 +64,7 @@ def html_to_pdf(
     """Print `html_path` to `pdf_path`; return it. Raises InputError naming what went wrong."""
     exe = chromium or find_chromium()
     if not exe:
-        raise fail(
-            str(pdf_path),
-            None,
-            "",
-            "no Chromium or Chrome found to print the PDF; install "
-            "Debian's `chromium` or set SAIKIT_CHROMIUM to a Chrome executable "
-            "(the HTML report was written)",
-        )
+        raise fail(str(pdf_path), None, "", PDF_HOWTO)
     pdf_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="saikit-chromium-") as profile:
         tmp_pdf = Path(profile) / "out.pdf"

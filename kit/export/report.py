@@ -30,8 +30,11 @@ from kit import __version__
 from kit.errors import fail
 from kit.files import write_atomic
 from kit.resources import data_dir
+from kit.risk.cards import band_legend
+from kit.risk.scoring import needing_decision, needing_decision_sentence
 from kit.runs.rundata import RunData
 from kit.vocab import (
+    ACTION_REQUIRED,
     BANDS,
     MET,
     NOT_APPLICABLE,
@@ -39,6 +42,7 @@ from kit.vocab import (
     NOT_MET,
     OPEN_ACTIONS,
     PARTIAL,
+    REVIEW_OVERDUE,
     STATUSES,
 )
 
@@ -211,10 +215,11 @@ def summary_html(run: RunData) -> str:
     """Key figures, what changed, and the top risks, from the run's recorded tables."""
     reg, info = run.register, report_info(run)
     counts = reg["residual_band"].value_counts()
-    actions = int((reg["treatment"] == "action required").sum())
-    overdue = int((reg["treatment"] == "review overdue").sum())
+    need = needing_decision(reg["treatment"])
+    actions, overdue = need[ACTION_REQUIRED], need[REVIEW_OVERDUE]
     figures = [
         _figure(len(reg), "findings"),
+        _figure(need["open"], "need a decision", "alert" if need["open"] else ""),
         _figure(actions, "above appetite, no decision", "alert" if actions else ""),
         _figure(overdue, "accepted risks past review", "alert" if overdue else ""),
     ]
@@ -223,9 +228,9 @@ def summary_html(run: RunData) -> str:
         '<div class="saikit-section">',
         f'<p class="lead">{len(reg)} findings across {reg["asset_id"].nunique()} assets. '
         f"The risk appetite is <strong>{_e(info['risk_appetite'] or 'not set')}</strong>: "
-        f"{actions} finding(s) sit above it with no decision, and {overdue} accepted risk(s) are "
-        f"past their review date.</p>",
+        f"{_e(needing_decision_sentence(reg['treatment']))}.</p>",
         f'<div class="figures">{"".join(figures)}</div>',
+        band_legend(),
     ]
     parts.append(_compliance_figures(run))
     changes = run.manifest.get("changes") or []
@@ -301,7 +306,7 @@ def _register_table(df, compact: bool) -> str:
             row.append(_e(decision))
         row.append(_e(r.controls_missing.replace(",", ", ").replace(",  ", ", ")))
         rows.append(row)
-    widths = [3, 22, 15, 13, 9, 9, 10, 19] if compact else [3, 19, 13, 11, 8, 8, 9, 12, 17]
+    widths = [3, 19, 14, 12, 10.5, 10.5, 12, 19] if compact else [3, 18, 12, 11, 9, 9, 10, 12, 16]
     return _table(headers, rows, numeric={0}, widths=widths)
 
 
@@ -317,7 +322,11 @@ class ReportPreprocessor(Preprocessor):
 
     def preprocess(self, nb, resources):
         info = nb.metadata.get("saikit", {}).get("report") or _info_beside(resources)
+        heading = ""
         for cell in nb.cells:
+            if cell.cell_type == "markdown":
+                heading = _heading(cell.source) or heading
+                continue
             if cell.cell_type != "code":
                 continue
             if info:
@@ -325,9 +334,35 @@ class ReportPreprocessor(Preprocessor):
             for output in cell.outputs:
                 data = output.get("data", {})
                 if "text/html" in data:
-                    data["text/html"] = decorate_table_html(_text(data["text/html"]))
+                    text = _text(data["text/html"])
+                    data["text/html"] = (
+                        empty_note(heading) if is_empty_table(text) else decorate_table_html(text)
+                    )
         resources["saikit"] = page_resources(info, nb, resources)
         return nb, resources
+
+
+def _heading(source) -> str:
+    """The first markdown heading of a cell, without its '#' marks and provision IDs."""
+    for line in _text(source).splitlines():
+        m = re.match(r"^#{1,6}\s+(.+?)\s*#*\s*$", line)
+        if m:
+            return re.sub(r"\s*\([^)]*\)\s*$", "", m.group(1))
+    return ""
+
+
+_EMPTY_BODY = re.compile(r"<tbody>\s*</tbody>")
+
+
+def is_empty_table(text: str) -> bool:
+    """Whether an HTML output is a table with a header and no row."""
+    return "<table" in text and bool(_EMPTY_BODY.search(text)) and text.count("<table") == 1
+
+
+def empty_note(heading: str) -> str:
+    """The sentence that stands in for a table with nothing in it."""
+    what = f"“{_e(heading)}”" if heading else "this table"
+    return f'<p class="empty-note">Nothing to show: {what} has no entries for this system.</p>'
 
 
 def _text(value) -> str:

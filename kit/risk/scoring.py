@@ -158,6 +158,29 @@ def _treatment(severity: int, appetite: int, decision: Decision | None, today: d
     return ACTION_REQUIRED if severity > appetite else WITHIN_APPETITE
 
 
+def needing_decision(treatments) -> dict[str, int]:
+    """How many findings need a decision now, the one count every surface shows (CLI, notebooks,
+    workshop, pack, report): `open` = above the appetite with no decision (`action required`)
+    plus accepted risks past their review date (`review overdue`), with both parts.
+
+    Example: ``needing_decision(register["treatment"])["open"]``
+    """
+    treatments = list(treatments)
+    action = sum(t == ACTION_REQUIRED for t in treatments)
+    overdue = sum(t == REVIEW_OVERDUE for t in treatments)
+    return {"open": action + overdue, ACTION_REQUIRED: action, REVIEW_OVERDUE: overdue}
+
+
+def needing_decision_sentence(treatments) -> str:
+    """The count as the sentence every surface prints, e.g. '9 finding(s) need a decision:
+    8 above the risk appetite with none, 1 accepted risk past its review date'."""
+    n = needing_decision(treatments)
+    return (
+        f"{n['open']} finding(s) need a decision: {n[ACTION_REQUIRED]} above the risk appetite "
+        f"with none, {n[REVIEW_OVERDUE]} accepted risk(s) past the review date"
+    )
+
+
 REGISTER_COLUMNS = {
     "finding_id": "stable ID: <threat-id>@<asset-id>",
     "threat_id": "threat library ID",

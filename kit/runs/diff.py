@@ -17,6 +17,8 @@ class RunDiff:
     raised: list[tuple[str, dict]] = field(default_factory=list)
     resolved: list[tuple[str, dict]] = field(default_factory=list)
     rescored: list[tuple[str, dict, dict]] = field(default_factory=list)
+    # Same residual score, different treatment (a decision taken, lapsed or withdrawn).
+    retreated: list[tuple[str, dict, dict]] = field(default_factory=list)
     provisions: list[tuple[str, str, str]] = field(default_factory=list)
 
 
@@ -36,11 +38,10 @@ def diff_runs(a: Path, b: Path) -> RunDiff:
         (k, fa[k]) for k in sorted(fa.keys() - fb.keys(), key=lambda k: -fa[k]["residual_score"])
     ]
     for k in sorted(fa.keys() & fb.keys()):
-        if (fa[k]["residual_score"], fa[k]["treatment"]) != (
-            fb[k]["residual_score"],
-            fb[k]["treatment"],
-        ):
+        if fa[k]["residual_score"] != fb[k]["residual_score"]:
             out.rescored.append((k, fa[k], fb[k]))
+        elif fa[k]["treatment"] != fb[k]["treatment"]:
+            out.retreated.append((k, fa[k], fb[k]))
     pa, pb = _load(a, "provisions.json"), _load(b, "provisions.json")
     out.provisions = [
         (k, pa.get(k, "—"), pb.get(k, "—"))
@@ -65,8 +66,14 @@ def render_diff(d: RunDiff) -> str:
     lines += [f"  - {k}  was {v['residual_band']} ({v['residual_score']})" for k, v in d.resolved]
     lines.append(f"findings re-scored: {len(d.rescored)}")
     lines += [
-        f"  ~ {k}  {x['residual_score']} → {y['residual_score']}  ({x['treatment']} → {y['treatment']})"
+        f"  ~ {k}  {x['residual_score']} → {y['residual_score']}"
+        + (f"  ({x['treatment']} → {y['treatment']})" if x["treatment"] != y["treatment"] else "")
         for k, x, y in d.rescored
+    ]
+    lines.append(f"findings whose treatment changed (same score): {len(d.retreated)}")
+    lines += [
+        f"  = {k}  {x['treatment']} → {y['treatment']}  (residual {y['residual_score']})"
+        for k, x, y in d.retreated
     ]
     lines.append(f"provisions whose status moved: {len(d.provisions)}")
     lines += [f"  {k}: {x} → {y}" for k, x, y in d.provisions]

@@ -8,13 +8,15 @@ left finishing notebooks into an abandoned staging folder.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
+import re
 import signal
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,13 +46,40 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+class _CellCounter:
+    """A file for papermill's tqdm bar that sends (notebook, cells done, cells) to a queue
+    instead of drawing: the parent process draws the bars."""
+
+    _COUNT = re.compile(r"(\d+)/(\d+)")
+
+    def __init__(self, queue, name: str) -> None:
+        self.queue, self.name = queue, name
+
+    def write(self, text: str) -> int:
+        found = self._COUNT.findall(text)
+        if found:
+            done, total = found[-1]
+            self.queue.put((self.name, int(done), int(total)))
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
 def execute_notebook(
-    source: str, target: str, parameters: dict, cwd: str, timeout: int = CELL_TIMEOUT_S
+    source: str,
+    target: str,
+    parameters: dict,
+    cwd: str,
+    timeout: int = CELL_TIMEOUT_S,
+    cells=None,
 ) -> NotebookResult:
-    """Execute one notebook with papermill; retry a kernel that dies on a port clash."""
+    """Execute one notebook with papermill; retry a kernel that dies on a port clash.
+    With `cells` (a queue), report each cell executed to it as (notebook, done, total)."""
     import papermill as pm
 
     name = Path(source).stem
+    bar = {"file": _CellCounter(cells, name), "mininterval": 0} if cells is not None else False
     start = time.perf_counter()
     _kernel_log(Path(target).parent.parent / "logs" / f"{name}.log")
     for attempt in range(1, 4):
@@ -61,7 +90,7 @@ def execute_notebook(
                 parameters=parameters,
                 cwd=cwd,
                 kernel_name=KERNEL,
-                progress_bar=False,
+                progress_bar=bar,
                 log_output=False,
                 execution_timeout=timeout,
             )
@@ -101,32 +130,75 @@ def execute_all(
     jobs: int,
     progress: Callable[[str], None],
     timeout: int = CELL_TIMEOUT_S,
+    cells: Callable[[str, int, int], None] | None = None,
 ) -> list[NotebookResult]:
-    """Execute the named notebooks in parallel, at most `jobs` at once."""
+    """Execute the named notebooks in parallel, at most `jobs` at once.
+
+    A notebook is handed to the pool only when a worker is free, so each "running" line
+    names a notebook that is actually running, never one still waiting its turn. With
+    `cells`, each executed cell is reported as cells(notebook, done, total), for a bar.
+    """
+    with _cell_reports(cells) as queue:
+        return _execute(sources, names, staging, parameters, cwd, jobs, progress, timeout, queue)
+
+
+@contextlib.contextmanager
+def _cell_reports(cells):
+    """A queue the workers report cells to, read by a thread that calls `cells`; or None."""
+    if cells is None:
+        yield None
+        return
+    import multiprocessing
+    import threading
+
+    with multiprocessing.Manager() as manager:
+        queue = manager.Queue()
+
+        def pump():
+            while (item := queue.get()) is not None:
+                cells(*item)
+
+        reader = threading.Thread(target=pump, daemon=True)
+        reader.start()
+        try:
+            yield queue
+        finally:
+            queue.put(None)
+            reader.join(timeout=5)
+
+
+def _execute(sources, names, staging, parameters, cwd, jobs, progress, timeout, queue):
     results = []
+    workers = max(1, min(jobs, len(names)))
+    waiting = list(names)
     with ProcessPoolExecutor(
-        max_workers=max(1, min(jobs, len(names))),
-        initializer=die_with_parent,
-        initargs=(os.getpid(),),
+        max_workers=workers, initializer=die_with_parent, initargs=(os.getpid(),)
     ) as pool:
-        futures = {}
-        for name in names:
+
+        def start(name: str):
             progress(f"  running  {name}")
-            futures[
-                pool.submit(
-                    execute_notebook,
-                    str(sources[name]),
-                    str(staging / "notebooks" / f"{name}.ipynb"),
-                    parameters,
-                    cwd,
-                    timeout,
-                )
-            ] = name
-        for future in as_completed(futures):
-            r = future.result()
-            mark = "ok  " if r.ok else "FAIL"
-            progress(
-                f"  {mark}     {r.name}  {r.seconds:.1f} s" + (f"  {r.error}" if r.error else "")
+            return pool.submit(
+                execute_notebook,
+                str(sources[name]),
+                str(staging / "notebooks" / f"{name}.ipynb"),
+                parameters,
+                cwd,
+                timeout,
+                queue,
             )
-            results.append(r)
+
+        running = {start(waiting.pop(0)): None for _ in range(min(workers, len(waiting)))}
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                del running[future]
+                r = future.result()
+                mark = "ok  " if r.ok else "FAIL"
+                progress(
+                    f"  {mark}     {r.name}  {r.seconds:.1f} s"
+                    + (f"  {r.error}" if r.error else "")
+                )
+                results.append(r)
+                if waiting:
+                    running[start(waiting.pop(0))] = None
     return sorted(results, key=lambda r: r.name)

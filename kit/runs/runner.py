@@ -184,7 +184,15 @@ def execute(
     from kit.runs.execute import execute_all
 
     results = execute_all(
-        p.sources, p.stale, staging, parameters, str(p.system.parent), jobs, progress, timeout
+        p.sources,
+        p.stale,
+        staging,
+        parameters,
+        str(p.system.parent),
+        jobs,
+        progress,
+        timeout,
+        cells=getattr(progress, "cells", None),  # a terminal's per-notebook bars
     )
     if all(r.ok for r in results):
         for name in p.reused:
@@ -433,9 +441,45 @@ def _read_json(path: Path):
 
 
 def progress_printer(stream=sys.stdout) -> Callable[[str], None]:
-    """A progress callback that prints and flushes each line."""
+    """A progress callback that prints and flushes each line; on a terminal it also keeps a
+    status line with one bar per running notebook (cells executed of cells)."""
+    if hasattr(stream, "isatty") and stream.isatty():
+        return TerminalProgress(stream)
 
     def say(line: str) -> None:
         print(line, file=stream, flush=True)
 
     return say
+
+
+class TerminalProgress:
+    """Progress lines above a status line of per-notebook bars, redrawn in place."""
+
+    WIDTH = 12
+
+    def __init__(self, stream) -> None:
+        import threading
+
+        self.stream, self.bars, self.lock = stream, {}, threading.Lock()
+
+    def __call__(self, line: str) -> None:
+        words = line.split()
+        with self.lock:
+            if len(words) > 1 and words[0] in ("ok", "FAIL"):
+                self.bars.pop(words[1], None)
+            self.stream.write("\r\033[K" + line + "\n")
+            self._draw()
+
+    def cells(self, name: str, done: int, total: int) -> None:
+        with self.lock:
+            self.bars[name] = (done, total)
+            self.stream.write("\r\033[K")
+            self._draw()
+
+    def _draw(self) -> None:
+        parts = []
+        for name, (done, total) in sorted(self.bars.items()):
+            filled = round(self.WIDTH * done / total) if total else 0
+            parts.append(f"{name} [{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{total}")
+        self.stream.write("  " + "   ".join(parts) if parts else "")
+        self.stream.flush()
