@@ -214,9 +214,11 @@ def permissions(wb: Workbook) -> pd.DataFrame:
 
 
 def provisions_for(wb: Workbook, principles: list[int]) -> pd.DataFrame:
-    """The provision-by-role assessment rows of some principles."""
+    """The provision-by-role assessment rows of some principles: each verdict with its source,
+    reason, evidence and the facts behind it (the CSV has every column)."""
     df = wb.provisions
-    return df[df["principle"].isin(principles)].reset_index(drop=True)
+    shown = ["provision", "role", "modal", "status", "source", "reason", "evidence", "facts"]
+    return df[df["principle"].isin(principles)][shown].reset_index(drop=True)
 
 
 # ---------------------------------------------------------------- inventory (principles 5, 7, 8)
@@ -451,16 +453,15 @@ def compliance_gaps(wb: Workbook) -> pd.DataFrame:
     order, with where each verdict came from and the facts behind it."""
     from kit.compliance.assessment import gaps
 
-    return gaps(wb.provisions)[
-        ["provision", "role", "modal", "status", "source", "reason", "evidence", "facts"]
-    ]
+    return gaps(wb.provisions)[["provision", "role", "status", "source", "reason", "facts"]]
 
 
 def compliance_by_provision(wb: Workbook) -> pd.DataFrame:
     """One line per provision: its worst status across the roles it binds, and whom it involves."""
     from kit.compliance.assessment import by_provision
 
-    return by_provision(wb.provisions).drop(columns=["status_rank"])
+    table = by_provision(wb.provisions)
+    return table[["provision", "modals", "roles", "involves", "status", "source", "reason"]]
 
 
 # ---------------------------------------------------------------- lifecycle (principles 10-13)

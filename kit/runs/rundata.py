@@ -159,3 +159,29 @@ def _read_json(path: Path) -> dict:
     if not path.exists():
         raise fail(str(path), None, "", "missing from the run folder")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+# ---------------------------------------------------------------- what a run records
+
+
+def finding_facts(analysis) -> dict[str, dict]:
+    """Each finding as a run's findings.json records it (what `saikit diff` and the workshop's
+    "what moved" compare)."""
+    from kit.vocab import band
+
+    return {
+        f.id: {
+            "residual_score": f.residual_score,
+            "residual_band": band(f.residual_score),
+            "inherent_score": f.score,
+            "treatment": f.treatment,
+            "threat": f.match.threat.name,
+        }
+        for f in analysis.assessment.findings
+    }
+
+
+def provision_statuses(table: pd.DataFrame) -> dict[str, str]:
+    """Each provision's status per role, keyed as a run's provisions.json keys it."""
+    return {f"{r.provision}/{r.role}": r.status for r in table.itertuples()}
+

@@ -211,31 +211,18 @@ def collect(staging: Path, p: Plan) -> list[str]:
     from kit.compliance.assessment import assess
     from kit.compliance.facts import facts_for_run
     from kit.inputs import canonical_config
+    from kit.runs.rundata import finding_facts, provision_statuses
     from kit.tables import write_csv
-    from kit.vocab import band
 
     analysis = analyse_model(p.model, p.library)
     write_csv(analysis.register, staging / "register.csv")
-    findings = {
-        f.id: {
-            "residual_score": f.residual_score,
-            "residual_band": band(f.residual_score),
-            "inherent_score": f.score,
-            "treatment": f.treatment,
-            "threat": f.match.threat.name,
-        }
-        for f in analysis.assessment.findings
-    }
-    _write_json(staging / "findings.json", findings)
+    _write_json(staging / "findings.json", finding_facts(analysis))
     _write_json(staging / "threats.json", threats_described(analysis))
     _write_json(staging / "config.json", canonical_config(p.model))
     facts = facts_for_run(audit.read(p.store.audit_path), p.model, p.config_sha256)
     table = assess(analysis, facts)
     write_csv(table, staging / "provisions.csv")
-    _write_json(
-        staging / "provisions.json",
-        {f"{r.provision}/{r.role}": r.status for r in table.itertuples()},
-    )
+    _write_json(staging / "provisions.json", provision_statuses(table))
     return ["register.csv", "findings.json", "threats.json", "config.json", "provisions.csv"]
 
 

@@ -16,32 +16,18 @@ from pathlib import Path
 from kit import audit
 from kit.analysis import Analysis
 from kit.files import sha256_file, write_atomic
+from kit.runs import rundata
 from kit.runs.diff import RunDiff
-from kit.vocab import BAND_COLOURS, band
+from kit.vocab import BAND_COLOURS
 
 NOTES = "workshop-notes"  # the folder of the run store that keeps the notes
 
 
-def findings_facts(analysis: Analysis) -> dict[str, dict]:
-    """Each finding as a run's findings.json describes it (kit.runs.runner.collect)."""
-    return {
-        f.id: {
-            "residual_score": f.residual_score,
-            "residual_band": band(f.residual_score),
-            "inherent_score": f.score,
-            "treatment": f.treatment,
-            "threat": f.match.threat.name,
-        }
-        for f in analysis.assessment.findings
-    }
-
-
 def provision_statuses(analysis: Analysis, today: dt.date | None = None) -> dict[str, str]:
-    """Each provision's status per held role, as a run's provisions.json keys it."""
+    """Each provision's status per role, as a run's provisions.json keys it."""
     from kit.compliance.assessment import assess
 
-    table = assess(analysis, None, today)
-    return {f"{r.provision}/{r.role}": r.status for r in table.itertuples()}
+    return rundata.provision_statuses(assess(analysis, None, today))
 
 
 class Since:
@@ -50,7 +36,7 @@ class Since:
     def __init__(self, start: Analysis, today: dt.date | None = None):
         self.start = start
         self.today = today
-        self._findings = findings_facts(start)
+        self._findings = rundata.finding_facts(start)
         self._provisions: dict[str, str] | None = None
 
     def compare(self, now: Analysis, changes: list[str], provisions: bool = True) -> RunDiff:
@@ -59,7 +45,7 @@ class Since:
         Without `provisions`, only the findings are compared (the compliance assessment is
         the slower part).
         """
-        fa, fb = self._findings, findings_facts(now)
+        fa, fb = self._findings, rundata.finding_facts(now)
         out = RunDiff("workshop start", "now", list(changes))
         out.raised = sorted(
             ((k, fb[k]) for k in fb.keys() - fa.keys()), key=lambda kv: -kv[1]["residual_score"]
