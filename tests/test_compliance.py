@@ -143,7 +143,7 @@ SERVED = flow("scorer", "app", "serves")
 def test_checks_are_catalogue_provisions_and_between_22_and_28():
     ids = set(load_catalogue().ids)
     assert set(CHECKS) <= ids
-    assert 22 <= len(CHECKS) <= 29
+    assert 22 <= len(CHECKS) <= 31
     assert HISTORY_CHECKS <= set(CHECKS)
 
 
@@ -998,7 +998,8 @@ def test_run_history_checks_on_examples_both_ways(name, example_tables):
     analysis, _ = example_tables[name]
     prompts = frozenset(a.id for a in analysis.model.assets if a.type == "prompt")
     findings = frozenset(f.id for f in analysis.assessment.findings)
-    good = facts(audited_prompts=prompts, communicated_findings=findings)
+    briefed = tuple((role, "2026-11-20") for role in analysis.model.system.roles)
+    good = facts(audited_prompts=prompts, communicated_findings=findings, briefed=briefed)
     bad = facts(**NO_RUN)
     for run, expect in (
         (good, {"met", "partial", "not applicable"}),
@@ -1248,3 +1249,43 @@ def test_unrecorded_documentation_is_not_recorded_and_a_gap_5_2_3_2():
 def test_only_in_house_models_make_5_2_3_2_not_triggered():
     r = row(system(MODEL), "5.2.3-2")
     assert (r["status"], r["scope"]) == ("not applicable", "not triggered")
+
+
+# ------------------------------------------------------------- 5.1.1 role briefings (issue 19)
+
+ALL_BRIEFED = (
+    ("data_custodian", "2026-11-01"),
+    ("developer", "2026-11-20"),
+    ("system_operator", "2026-10-02"),
+)
+
+
+@pytest.mark.parametrize("pid", ["5.1.1-1.1", "5.1.1-2"])
+def test_a_recent_briefing_for_every_role_meets_5_1_1_1_1_and_5_1_1_2(pid):
+    r = row(system(MODEL), pid, facts(briefed=ALL_BRIEFED))
+    assert (r["status"], r["source"]) == ("met", "automatic")
+    assert "developer: briefing exported 2026-11-20" in r["evidence"]
+
+
+@pytest.mark.parametrize("pid", ["5.1.1-1.1", "5.1.1-2"])
+def test_a_role_never_briefed_or_briefed_too_long_ago_is_partial_5_1_1_1_1_and_5_1_1_2(pid):
+    stale = (("developer", "2025-01-10"), ("system_operator", "2026-11-01"))
+    r = row(system(MODEL), pid, facts(briefed=stale))
+    assert r["status"] == "partial"
+    assert "developer: briefing exported 2025-01-10, 685 days ago" in r["evidence"]
+    assert "data_custodian: no briefing exported" in r["evidence"]
+    assert status(system(MODEL), pid, facts()) == "not met"
+
+
+def test_a_briefing_export_makes_earlier_runs_stale_through_the_history_digest():
+    from kit.compliance.facts import _briefed, history_digest
+
+    before = [{"event": "run", "status": "published"}]
+    exported = {
+        "event": "export",
+        "format": "briefing",
+        "role": "developer",
+        "time": "2026-11-20T10:00:00+00:00",
+    }
+    assert _briefed([*before, exported]) == (("developer", "2026-11-20"),)
+    assert history_digest(before) != history_digest([*before, exported])

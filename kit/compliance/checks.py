@@ -268,6 +268,46 @@ def _run_age(inp: Inputs) -> int | None:
     return None if last is None else (inp.today - last.date()).days
 
 
+# ------------------------------------------------------------------------ 5.1.1 awareness
+
+
+def _briefings(inp: Inputs) -> Result:
+    """Every role held has had a briefing on this system's threats (`saikit export briefing`)
+    within the review interval: material fitted to what the role does, with the mitigations."""
+    briefed = dict(inp.facts.briefed)
+    interval = inp.model.system.review_interval_days
+    rows = []
+    for role in inp.model.system.roles:
+        when = briefed.get(role)
+        if when is None:
+            rows.append((role, False, "no briefing exported"))
+            continue
+        age = (inp.today - dt.date.fromisoformat(when)).days
+        fresh = age <= interval
+        rows.append(
+            (role, fresh, f"briefing exported {when}" + ("" if fresh else f", {age} days ago"))
+        )
+    return every(
+        rows,
+        "roles held",
+        f"were briefed within the {interval}-day review interval",
+        "have no briefing within the review interval",
+        empty="no role held",
+    )
+
+
+@check("5.1.1-1.1", history=True)
+def role_briefings_fit_each_role(inp: Inputs) -> Result:
+    """Training fitted to each role: a role briefing from this system's threats, per role held."""
+    return _briefings(inp)
+
+
+@check("5.1.1-2", history=True)
+def staff_told_current_threats_and_mitigations(inp: Inputs) -> Result:
+    """Staff hear the current threats and their mitigations: a recent briefing per role held."""
+    return _briefings(inp)
+
+
 # ------------------------------------------------------------------------ 5.1.2 secure design
 
 

@@ -33,7 +33,8 @@ class RunFacts:
     config_sha256: fingerprint of the configuration now; last_run_config_sha256 and
     last_run_time: those of the last published run; audited_prompts: IDs of prompts whose current
     version or sha256 appears in the audit trail; communicated_findings: finding IDs included in
-    a communication pack exported from any run.
+    a communication pack exported from any run; briefed: the date of the latest role briefing
+    exported for each audience (5.1.1), as (role, ISO date) pairs.
     """
 
     config_sha256: str | None
@@ -41,6 +42,7 @@ class RunFacts:
     last_run_time: dt.datetime | None
     audited_prompts: frozenset[str] = frozenset()
     communicated_findings: frozenset[str] = frozenset()
+    briefed: tuple[tuple[str, str], ...] = ()
 
 
 def prompt_digests(model: SystemModel) -> dict[str, str | None]:
@@ -71,6 +73,15 @@ def _communicated(entries: Iterable[dict]) -> frozenset[str]:
     )
 
 
+def _briefed(entries: Iterable[dict]) -> tuple[tuple[str, str], ...]:
+    """(role, date) of the latest briefing exported for each audience."""
+    latest: dict[str, str] = {}
+    for e in entries:
+        if e.get("event") == "export" and e.get("format") == "briefing" and e.get("role"):
+            latest[e["role"]] = max(latest.get(e["role"], ""), str(e.get("time", ""))[:10])
+    return tuple(sorted(latest.items()))
+
+
 def run_facts(entries: list[dict], model: SystemModel, config_hash: str) -> RunFacts:
     """The history as it stands, for a model whose configuration hashes to `config_hash`."""
     published = _published(entries)
@@ -83,6 +94,7 @@ def run_facts(entries: list[dict], model: SystemModel, config_hash: str) -> RunF
         last_run_time=dt.datetime.fromisoformat(last["time"]) if last else None,
         audited_prompts=audited,
         communicated_findings=_communicated(entries),
+        briefed=_briefed(entries),
     )
 
 
@@ -100,9 +112,11 @@ def facts_for_run(entries: list[dict], model: SystemModel, config_hash: str) -> 
 
 
 def history_digest(entries: list[dict]) -> str:
-    """SHA-256 of what `facts_for_run` takes from the history: the findings communicated.
+    """SHA-256 of what `facts_for_run` takes from the history: the findings communicated and
+    the briefings exported.
 
     (Its other facts are the run itself: the configuration, the time, the current prompts.)
     Needs no model, so the runner's no-op check reaches it without loading anything.
     """
-    return hashlib.sha256(json.dumps(sorted(_communicated(entries))).encode()).hexdigest()
+    taken = [sorted(_communicated(entries)), _briefed(entries)]
+    return hashlib.sha256(json.dumps(taken).encode()).hexdigest()
