@@ -1,6 +1,10 @@
 """Executing notebooks with papermill, in parallel, in worker processes that die with saikit.
 
-Each notebook runs in a worker of a process pool; each worker starts its own Jupyter kernel. On
+Each notebook runs in a worker of a process pool. When a run executes several notebooks, each
+worker keeps one warm kernel for all the notebooks it runs (papermill's `saikit-warm` engine,
+kit.runs.warm), so the kernel start and the kit's imports are paid once per worker, not once per
+notebook. `jobs=0` runs the notebooks one after another in this very process, on its warm kernel:
+the portfolio does that inside its own workers, which may not start processes of their own. On
 Linux a worker asks the kernel (prctl PR_SET_PDEATHSIG) to be killed when saikit dies, even by
 SIGKILL, and the kernels (ipykernel) stop by themselves when their worker is gone, so nothing is
 left finishing notebooks into an abandoned staging folder.
@@ -19,6 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 KERNEL = "python3"
+# kit.runs.warm's engine, by the name papermill registers it under (never imported from here:
+# papermill imports it through its entry point, and importing it first would be circular).
+WARM_ENGINE = "saikit-warm"
 CELL_TIMEOUT_S = 600
 _PR_SET_PDEATHSIG = 1
 
@@ -45,14 +52,25 @@ def die_with_parent(parent: int) -> None:
 
 
 def execute_notebook(
-    source: str, target: str, parameters: dict, cwd: str, timeout: int = CELL_TIMEOUT_S
+    source: str,
+    target: str,
+    parameters: dict,
+    cwd: str,
+    timeout: int = CELL_TIMEOUT_S,
+    engine: str | None = None,
+    log: bool = True,
 ) -> NotebookResult:
-    """Execute one notebook with papermill; retry a kernel that dies on a port clash."""
+    """Execute one notebook with papermill; retry a kernel that dies on a port clash.
+
+    `engine` is a papermill engine name (None: papermill's own, a fresh kernel per notebook);
+    `log` sends this process's stderr, which a new kernel inherits, to the run's logs folder.
+    """
     import papermill as pm
 
     name = Path(source).stem
     start = time.perf_counter()
-    _kernel_log(Path(target).parent.parent / "logs" / f"{name}.log")
+    if log:
+        _kernel_log(Path(target).parent.parent / "logs" / f"{name}.log")
     for attempt in range(1, 4):
         try:
             pm.execute_notebook(
@@ -61,6 +79,7 @@ def execute_notebook(
                 parameters=parameters,
                 cwd=cwd,
                 kernel_name=KERNEL,
+                engine_name=engine,
                 progress_bar=False,
                 log_output=False,
                 execution_timeout=timeout,
@@ -102,7 +121,10 @@ def execute_all(
     progress: Callable[[str], None],
     timeout: int = CELL_TIMEOUT_S,
 ) -> list[NotebookResult]:
-    """Execute the named notebooks in parallel, at most `jobs` at once."""
+    """Execute the named notebooks in parallel, at most `jobs` at once (0: here, in turn)."""
+    engine = WARM_ENGINE if len(names) > 1 or jobs == 0 else None
+    if jobs == 0:
+        return _execute_here(sources, names, staging, parameters, cwd, progress, timeout, engine)
     results = []
     with ProcessPoolExecutor(
         max_workers=max(1, min(jobs, len(names))),
@@ -120,6 +142,7 @@ def execute_all(
                     parameters,
                     cwd,
                     timeout,
+                    engine,
                 )
             ] = name
         for future in as_completed(futures):
@@ -129,4 +152,20 @@ def execute_all(
                 f"  {mark}     {r.name}  {r.seconds:.1f} s" + (f"  {r.error}" if r.error else "")
             )
             results.append(r)
+    return sorted(results, key=lambda r: r.name)
+
+
+def _execute_here(sources, names, staging, parameters, cwd, progress, timeout, engine):
+    """Execute the named notebooks one after another in this process, on its warm kernel."""
+    results = []
+    for name in names:
+        progress(f"  running  {name}")
+        target = str(staging / "notebooks" / f"{name}.ipynb")
+        r = execute_notebook(
+            str(sources[name]), target, parameters, cwd, timeout, engine, log=False
+        )
+        progress(
+            f"  {'ok  ' if r.ok else 'FAIL'}     {name}  {r.seconds:.1f} s  {r.error}".rstrip()
+        )
+        results.append(r)
     return sorted(results, key=lambda r: r.name)
