@@ -162,7 +162,27 @@ def _parser() -> argparse.ArgumentParser:
         help="for a run: the run store to look in (default: ./runs/<system id>)",
     )
     c.add_argument("--no-pdf", dest="pdf", action="store_false", help="report: write the HTML only")
+    _portfolio_command(command)
     return p
+
+
+def _portfolio_command(command) -> None:
+    c = command(
+        "portfolio",
+        cmd_portfolio,
+        "run every system file under the folders, then write one dashboard over all of them",
+    )
+    c.add_argument("dirs", nargs="+", metavar="DIR", help="folders of system files (or files)")
+    _library_arg(c)
+    c.add_argument("--out", metavar="STORE", help="portfolio store (default: ./portfolio)")
+    c.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
+    c.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on this Dask cluster (tcp://HOST:PORT) instead of local processes; "
+        "needs pip install 'saikit[dask]' and the files at the same paths on every worker",
+    )
+    c.add_argument("--force", action="store_true", help="run every notebook even if unchanged")
 
 
 def _system_arg(c: argparse.ArgumentParser) -> None:
@@ -640,3 +660,25 @@ EXPORTERS = {
     "graphml": _export_graphml,
     **dict.fromkeys(RUN_EXPORTS, _export_run),
 }
+
+
+def cmd_portfolio(args) -> int:
+    from kit.portfolio.run import Bar, run_portfolio, summary_line
+
+    result = run_portfolio(
+        args.dirs,
+        out=args.out,
+        jobs=args.jobs,
+        scheduler=args.scheduler,
+        force=args.force,
+        library_dirs=args.library,
+        progress=Bar(),
+    )
+    for row in result.failed:
+        for error in row["errors"] or [f"{row['path']}: failed"]:
+            print(escape_unsafe(f"error: {error}"), file=sys.stderr)
+    for row in result.rows:
+        for note in row.get("notes", []):
+            print(f"note: {note}")
+    print(summary_line(result))
+    return 1 if result.failed else 0
