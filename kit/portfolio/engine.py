@@ -12,6 +12,7 @@ import contextlib
 import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from pathlib import Path
 
 from kit.errors import fail
 
@@ -19,18 +20,19 @@ CONNECT_TIMEOUT_S = 20
 
 
 @contextlib.contextmanager
-def executor(jobs: int = 2, scheduler: str | None = None) -> Iterator[Executor]:
+def executor(
+    jobs: int = 2, scheduler: str | None = None, log_dir: Path | None = None
+) -> Iterator[Executor]:
     """A process pool of `jobs` workers, or the Dask cluster at `scheduler` (tcp://HOST:PORT).
 
+    A pool worker's stderr, which its kernels inherit, goes to `log_dir`/worker-<pid>.log.
     Raises InputError when Dask is not installed or the scheduler cannot be reached.
     """
     if not scheduler:
         if jobs < 1:
             raise fail("--jobs", None, "", f"{jobs} is not a number of workers: give at least 1")
-        from kit.runs.execute import die_with_parent
-
         with ProcessPoolExecutor(
-            max_workers=jobs, initializer=die_with_parent, initargs=(os.getpid(),)
+            max_workers=jobs, initializer=_start_worker, initargs=(os.getpid(), log_dir)
         ) as pool:
             yield pool
         return
@@ -53,6 +55,14 @@ def executor(jobs: int = 2, scheduler: str | None = None) -> Iterator[Executor]:
         yield client.get_executor(pure=False)
     finally:
         client.close()
+
+
+def _start_worker(parent: int, log_dir: Path | None) -> None:
+    from kit.runs.execute import _kernel_log, die_with_parent
+
+    die_with_parent(parent)
+    if log_dir is not None:
+        _kernel_log(log_dir / f"worker-{os.getpid()}.log")
 
 
 def run_each(

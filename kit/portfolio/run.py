@@ -15,6 +15,7 @@ dashboard store, atomically, like any run. The run store:
 ```
 <store>/
   systems/<system-id>/    each system's run store, as `saikit run` lays it out (kit.runs.store)
+  logs/worker-<pid>.log   what a local worker's kernels wrote to stderr
   dashboard/              the dashboard's own run store
     audit.jsonl           its hash-chained trail (kit.audit); `latest` -> the newest run
     <run-id>/             systems.json (the rows), portfolio.ipynb, portfolio.html, manifest.json
@@ -167,7 +168,7 @@ def run_portfolio(
         done(row)
 
     if items:
-        with executor(jobs, scheduler) as pool:
+        with executor(jobs, scheduler, log_dir=root / "logs") as pool:
             rows += run_each(
                 pool,
                 system_work,
@@ -280,7 +281,7 @@ def publish_dashboard(dashboard, rows: list[dict]) -> Path:
     run_dir = dashboard.publish(staging, run_id)
     audit.append(
         dashboard.audit_path,
-        "portfolio",
+        "run",  # a run of the dashboard, checked by `saikit audit verify --out <store>/dashboard`
         status="published",
         run=run_id,
         systems=len(rows),

@@ -25,6 +25,7 @@ class Portfolio:
     """One portfolio run's rows, and the runs before it (for the trend)."""
 
     run_dir: Path
+    run_id: str
     time: str
     rows: list[dict]
     history: list[dict]  # earlier runs' systems.json documents, oldest first
@@ -45,7 +46,7 @@ def open_portfolio(portfolio_run: str, dashboard_store: str = "") -> Portfolio:
         for run in Store(Path(dashboard_store)).runs():
             if run.resolve() != Path(portfolio_run).resolve() and (run / ROWS).exists():
                 history.append(_read(run / ROWS))
-    return Portfolio(Path(portfolio_run), doc["time"], doc["systems"], history)
+    return Portfolio(Path(portfolio_run), doc["run"], doc["time"], doc["systems"], history)
 
 
 def _read(path: Path) -> dict:
@@ -73,7 +74,7 @@ def title_block(pf: Portfolio):
 
     t = totals(pf.rows)
     rows = [
-        ("Portfolio run", pf.run_dir.name),
+        ("Portfolio run", pf.run_id),
         ("Assessed", pf.time),
         ("Systems", f"{t['systems']} ({t['failed']} failed)"),
         ("Open actions", t["open actions"]),
@@ -123,7 +124,7 @@ def band_chart(pf: Portfolio, limit: int = 30):
         ax.barh(df["system"], df[b], left=left, color=BAND_COLOURS[b], label=b)
         left = left + df[b]
     ax.set_xlabel("findings by residual band")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     fig.headline("Systems by residual risk", ax, fontsize=10)
     return fig
 
@@ -215,7 +216,7 @@ def overdue_reviews(pf: Portfolio) -> pd.DataFrame:
 
 def trend(pf: Portfolio) -> pd.DataFrame:
     """The totals of every portfolio run of the store, oldest first, this one last."""
-    docs = [*pf.history, {"time": pf.time, "run": pf.run_dir.name, "systems": pf.rows}]
+    docs = [*pf.history, {"time": pf.time, "run": pf.run_id, "systems": pf.rows}]
     return pd.DataFrame([{"run": d["time"], **totals(d["systems"])} for d in docs])
 
 
@@ -250,3 +251,10 @@ def failures(pf: Portfolio) -> pd.DataFrame:
         for e in (r["errors"] or ["failed"])
     ]
     return pd.DataFrame(rows, columns=["system file", "error"])
+
+
+def failures_table(pf: Portfolio):
+    """`failures` as an HTML table (escaped) that shows each error whole, never cut short."""
+    from IPython.display import HTML
+
+    return HTML(failures(pf).to_html(index=False, escape=True, classes="dataframe"))

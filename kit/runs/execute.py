@@ -67,6 +67,8 @@ def execute_notebook(
     """
     import papermill as pm
 
+    if engine:
+        _register(engine)
     name = Path(source).stem
     start = time.perf_counter()
     if log:
@@ -101,6 +103,21 @@ def execute_notebook(
                 continue
             return NotebookResult(name, False, time.perf_counter() - start, attempt, text)
     raise AssertionError("unreachable")
+
+
+def _register(engine: str) -> None:
+    """Make sure papermill knows the warm engine. Installed, its entry point registers it; a
+    stale *.egg-info in the working folder (an old in-place build of a clone) hides that entry
+    point from papermill's lookup, so it is registered here by hand then."""
+    from papermill.engines import papermill_engines
+    from papermill.exceptions import PapermillException
+
+    try:
+        papermill_engines.get_engine(engine)
+    except PapermillException:
+        from kit.runs.warm import NAME, WarmKernelEngine  # papermill is imported: not circular
+
+        papermill_engines.register(NAME, WarmKernelEngine)
 
 
 def _kernel_log(path: Path) -> None:
