@@ -41,6 +41,7 @@ SYSTEM_SUFFIXES = (".yaml", ".yml")
 NOT_SYSTEMS = (".decisions.yaml", ".decisions.yml")  # decisions files sit beside their systems
 DEFAULT_STORE = "portfolio"
 ROWS = "systems.json"
+UNNAMED = "unnamed"  # kit.runs.store.system_id_of for a file whose id cannot be read
 
 
 # ---------------------------------------------------------------- find
@@ -208,7 +209,7 @@ def _identify(paths: list[Path], previous: dict[str, dict]) -> tuple[list[tuple]
         except OSError as exc:
             failed.append({**row, "errors": [f"{p}: {exc.strerror or exc}"]})
             continue
-        if system_id in owner:
+        if system_id in owner and system_id != UNNAMED:  # no id: loading it says what is wrong
             failed.append(
                 {
                     **row,
