@@ -343,9 +343,9 @@ class Bar:
 
     WIDTH = 30
 
-    def __init__(self, stream=sys.stderr) -> None:
-        self.stream = stream
-        self.tty = stream.isatty()
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
         self.shown_tenth = -1
 
     def __call__(self, row: dict, done: int, total: int, failed: int) -> None:
