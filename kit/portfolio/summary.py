@@ -31,14 +31,20 @@ def summarise(config: dict, register: pd.DataFrame, provisions: pd.DataFrame | N
     counts = register["residual_band"].value_counts()
     bands = {b: int(counts.get(b, 0)) for b in BANDS}
     present = [b for b in BANDS if bands[b]]
-    todo = register[register["treatment"].isin(OPEN_ACTIONS)]
-    overdue = register[register["treatment"] == REVIEW_OVERDUE]
+    todo = register.loc[
+        register["treatment"].isin(OPEN_ACTIONS),
+        ["finding_id", "residual_band", "residual_score", "treatment"],
+    ].astype({"residual_score": int})
+    overdue = register.loc[
+        register["treatment"] == REVIEW_OVERDUE, ["finding_id", "decision_owner", "review_by"]
+    ]
     principles: dict[str, float | None] = {}
     if provisions is not None and len(provisions):
         per = coverage(provisions).groupby("principle")[["met", "partial", "applicable"]].sum()
-        for number, r in per.iterrows():
-            share = (r["met"] + 0.5 * r["partial"]) / r["applicable"] if r["applicable"] else None
-            principles[str(int(number))] = None if share is None else round(float(share), 4)
+        share = (per["met"] + 0.5 * per["partial"]) / per["applicable"].where(per["applicable"] > 0)
+        principles = {
+            str(int(n)): None if pd.isna(v) else round(float(v), 4) for n, v in share.items()
+        }
     return {
         "system": system.get("id", ""),
         "name": system.get("name", ""),
@@ -47,22 +53,14 @@ def summarise(config: dict, register: pd.DataFrame, provisions: pd.DataFrame | N
         "findings": int(len(register)),
         "bands": bands,
         "worst_band": max(present, key=SEVERITY.__getitem__) if present else "",
-        "open_actions": [
-            {
-                "finding_id": r.finding_id,
-                "residual_band": r.residual_band,
-                "residual_score": int(r.residual_score),
-                "treatment": r.treatment,
-            }
-            for r in todo.itertuples(index=False)
-        ],
+        "open_actions": todo.to_dict("records"),
         "overdue_reviews": [
             {
-                "finding_id": r.finding_id,
-                "decision_owner": r.decision_owner or system.get("owner") or "",
-                "review_by": r.review_by,
+                "finding_id": finding,
+                "decision_owner": owner or system.get("owner") or "",
+                "review_by": review_by,
             }
-            for r in overdue.itertuples(index=False)
+            for finding, owner, review_by in overdue.itertuples(index=False, name=None)
         ],
         "principles": principles,
     }
