@@ -212,3 +212,17 @@ def test_the_portfolio_notebook_is_committed_without_outputs():
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
     assert code and all(c["outputs"] == [] and c["execution_count"] is None for c in code)
     assert "parameters" in code[0]["metadata"]["tags"]
+
+
+def test_a_file_is_read_again_for_its_id_only_when_its_bytes_changed(tmp_path):
+    from kit.files import sha256_file
+    from kit.portfolio.run import _identify
+
+    path = tmp_path / "a.yaml"
+    path.write_text(MINIMAL)
+    recorded = {str(path): {"system": "as-recorded", "file_sha256": sha256_file(path)}}
+    [(_, system_id, digest, _)], _ = _identify([path], recorded)
+    assert system_id == "as-recorded" and digest == sha256_file(path)
+    path.write_text(MINIMAL.replace("id: tiny", "id: tiny-2"))
+    [(_, system_id, _, _)], _ = _identify([path], recorded)
+    assert system_id == "tiny-2"

@@ -80,12 +80,19 @@ def find_systems(dirs, exclude: Path | None = None) -> list[Path]:
 def system_work(item: tuple, store: str, library_dirs: list, force: bool, notebooks: bool) -> dict:
     """Run (or, `notebooks` False, only assess) one system; return its row, never raise for it.
 
-    `item` is (system file, its system id, its row in the last dashboard or None).
+    `item` is (system file, its system id, its SHA-256, its row in the last dashboard or None).
     """
     from kit.portfolio.summary import assess_system, summary_of_run
 
-    path, system_id, previous = item
-    row = {"path": path, "status": FAILED, "run": "", "errors": [], "notes": []}
+    path, system_id, file_sha256, previous = item
+    row = {
+        "path": path,
+        "file_sha256": file_sha256,
+        "status": FAILED,
+        "run": "",
+        "errors": [],
+        "notes": [],
+    }
     try:
         if not notebooks:
             return {**row, **assess_system(path, library_dirs), "status": ASSESSED}
@@ -194,15 +201,20 @@ def _identify(paths: list[Path], previous: dict[str, dict]) -> tuple[list[tuple]
     """(work items, rows failed already): each file's system id, read without validating.
 
     Two files with one system id would share one history: the first (by path) keeps the id,
-    the others fail with a located error naming it.
+    the others fail with a located error naming it. A file whose bytes are those the last
+    dashboard recorded keeps the id recorded with them, unparsed.
     """
+    from kit.files import sha256_file
     from kit.runs.store import system_id_of
 
     items, failed, owner = [], [], {}
     for p in paths:
         row = {"path": str(p), "status": FAILED, "run": "", "errors": [], "notes": []}
         try:
-            system_id = system_id_of(p)
+            digest = sha256_file(p)
+            before = previous.get(str(p)) or {}
+            known = before.get("file_sha256") == digest and before.get("system")
+            system_id = before["system"] if known else system_id_of(p)
         except InputError as exc:
             failed.append({**row, "errors": [str(x) for x in exc.shown]})
             continue
@@ -221,7 +233,7 @@ def _identify(paths: list[Path], previous: dict[str, dict]) -> tuple[list[tuple]
             )
             continue
         owner[system_id] = p
-        items.append((str(p), system_id, previous.get(str(p))))
+        items.append((str(p), system_id, digest, previous.get(str(p))))
     return items, failed
 
 
