@@ -193,6 +193,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("file", help="the file to read (JSON)")
     c.add_argument("--out", required=True, metavar="PATH", help="the system file to write")
     c.add_argument("--force", action="store_true", help="overwrite an existing file")
+    _portfolio_command(command)
     return p
 
 
@@ -201,6 +202,31 @@ def _starter_names() -> str:
     from kit.resources import starters
 
     return ", ".join(starters())
+
+
+def _portfolio_command(command) -> None:
+    c = command(
+        "portfolio",
+        cmd_portfolio,
+        "run every system file under the folders, then write one dashboard over all of them",
+    )
+    c.add_argument("dirs", nargs="+", metavar="DIR", help="folders of system files (or files)")
+    _library_arg(c)
+    c.add_argument(
+        "--runs",
+        "--out",
+        dest="out",
+        metavar="STORE",
+        help="portfolio store (default: ./portfolio)",
+    )
+    c.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
+    c.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on this Dask cluster (tcp://HOST:PORT) instead of local processes; "
+        "needs pip install 'saikit[dask]' and the files at the same paths on every worker",
+    )
+    c.add_argument("--force", action="store_true", help="run every notebook even if unchanged")
 
 
 def _system_arg(c: argparse.ArgumentParser) -> None:
@@ -870,3 +896,25 @@ def cmd_import(args) -> int:
     written = getattr(module, f"import_{args.format}")(args.file, args.out, force=args.force)
     print(f"wrote {written}; fill in its TODO markers, then run `saikit check {written}`")
     return 0
+
+
+def cmd_portfolio(args) -> int:
+    from kit.portfolio.run import Bar, run_portfolio, summary_line
+
+    result = run_portfolio(
+        args.dirs,
+        out=args.out,
+        jobs=args.jobs,
+        scheduler=args.scheduler,
+        force=args.force,
+        library_dirs=args.library,
+        progress=Bar(),
+    )
+    for row in result.failed:
+        for error in row["errors"] or [f"{row['path']}: failed"]:
+            print(escape_unsafe(f"error: {error}"), file=sys.stderr)
+    for row in result.rows:
+        for note in row.get("notes", []):
+            print(f"note: {note}")
+    print(summary_line(result))
+    return 1 if result.failed else 0

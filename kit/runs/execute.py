@@ -1,6 +1,10 @@
 """Executing notebooks with papermill, in parallel, in worker processes that die with saikit.
 
-Each notebook runs in a worker of a process pool; each worker starts its own Jupyter kernel. On
+Each notebook runs in a worker of a process pool. When a run executes several notebooks, each
+worker keeps one warm kernel for all the notebooks it runs (papermill's `saikit-warm` engine,
+kit.runs.warm), so the kernel start and the kit's imports are paid once per worker, not once per
+notebook. `jobs=0` runs the notebooks one after another in this very process, on its warm kernel:
+the portfolio does that inside its own workers, which may not start processes of their own. On
 Linux a worker asks the kernel (prctl PR_SET_PDEATHSIG) to be killed when saikit dies, even by
 SIGKILL, and the kernels (ipykernel) stop by themselves when their worker is gone, so nothing is
 left finishing notebooks into an abandoned staging folder.
@@ -21,6 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 KERNEL = "python3"
+# kit.runs.warm's engine, by the name papermill registers it under (never imported from here:
+# papermill imports it through its entry point, and importing it first would be circular).
+WARM_ENGINE = "saikit-warm"
 CELL_TIMEOUT_S = 600
 _PR_SET_PDEATHSIG = 1
 
@@ -73,15 +80,24 @@ def execute_notebook(
     cwd: str,
     timeout: int = CELL_TIMEOUT_S,
     cells=None,
+    engine: str | None = None,
+    log: bool = True,
 ) -> NotebookResult:
     """Execute one notebook with papermill; retry a kernel that dies on a port clash.
-    With `cells` (a queue), report each cell executed to it as (notebook, done, total)."""
+
+    With `cells` (a queue), report each cell executed to it as (notebook, done, total).
+    `engine` is a papermill engine name (None: papermill's own, a fresh kernel per notebook);
+    `log` sends this process's stderr, which a new kernel inherits, to the run's logs folder.
+    """
     import papermill as pm
 
+    if engine:
+        _register(engine)
     name = Path(source).stem
     bar = {"file": _CellCounter(cells, name), "mininterval": 0} if cells is not None else False
     start = time.perf_counter()
-    _kernel_log(Path(target).parent.parent / "logs" / f"{name}.log")
+    if log:
+        _kernel_log(Path(target).parent.parent / "logs" / f"{name}.log")
     for attempt in range(1, 4):
         try:
             pm.execute_notebook(
@@ -90,6 +106,7 @@ def execute_notebook(
                 parameters=parameters,
                 cwd=cwd,
                 kernel_name=KERNEL,
+                engine_name=engine,
                 progress_bar=bar,
                 log_output=False,
                 execution_timeout=timeout,
@@ -113,6 +130,21 @@ def execute_notebook(
     raise AssertionError("unreachable")
 
 
+def _register(engine: str) -> None:
+    """Make sure papermill knows the warm engine. Installed, its entry point registers it; a
+    stale *.egg-info in the working folder (an old in-place build of a clone) hides that entry
+    point from papermill's lookup, so it is registered here by hand then."""
+    from papermill.engines import papermill_engines
+    from papermill.exceptions import PapermillException
+
+    try:
+        papermill_engines.get_engine(engine)
+    except PapermillException:
+        from kit.runs.warm import NAME, WarmKernelEngine  # papermill is imported: not circular
+
+        papermill_engines.register(NAME, WarmKernelEngine)
+
+
 def _kernel_log(path: Path) -> None:
     """Send this worker's stderr, which kernels inherit, to a log file in the run folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -132,14 +164,20 @@ def execute_all(
     timeout: int = CELL_TIMEOUT_S,
     cells: Callable[[str, int, int], None] | None = None,
 ) -> list[NotebookResult]:
-    """Execute the named notebooks in parallel, at most `jobs` at once.
+    """Execute the named notebooks in parallel, at most `jobs` at once (0: here, in turn), on
+    warm kernels when there are several.
 
     A notebook is handed to the pool only when a worker is free, so each "running" line
     names a notebook that is actually running, never one still waiting its turn. With
     `cells`, each executed cell is reported as cells(notebook, done, total), for a bar.
     """
+    engine = WARM_ENGINE if len(names) > 1 or jobs == 0 else None
+    if jobs == 0:  # here, in turn (the portfolio's workers may not start processes)
+        return _execute_here(sources, names, staging, parameters, cwd, progress, timeout, engine)
     with _cell_reports(cells) as queue:
-        return _execute(sources, names, staging, parameters, cwd, jobs, progress, timeout, queue)
+        return _execute(
+            sources, names, staging, parameters, cwd, jobs, progress, timeout, queue, engine
+        )
 
 
 @contextlib.contextmanager
@@ -167,7 +205,7 @@ def _cell_reports(cells):
             reader.join(timeout=5)
 
 
-def _execute(sources, names, staging, parameters, cwd, jobs, progress, timeout, queue):
+def _execute(sources, names, staging, parameters, cwd, jobs, progress, timeout, queue, engine):
     results = []
     workers = max(1, min(jobs, len(names)))
     waiting = list(names)
@@ -185,6 +223,7 @@ def _execute(sources, names, staging, parameters, cwd, jobs, progress, timeout, 
                 cwd,
                 timeout,
                 queue,
+                engine,
             )
 
         running = {start(waiting.pop(0)): None for _ in range(min(workers, len(waiting)))}
@@ -201,4 +240,20 @@ def _execute(sources, names, staging, parameters, cwd, jobs, progress, timeout, 
                 results.append(r)
                 if waiting:
                     running[start(waiting.pop(0))] = None
+    return sorted(results, key=lambda r: r.name)
+
+
+def _execute_here(sources, names, staging, parameters, cwd, progress, timeout, engine):
+    """Execute the named notebooks one after another in this process, on its warm kernel."""
+    results = []
+    for name in names:
+        progress(f"  running  {name}")
+        target = str(staging / "notebooks" / f"{name}.ipynb")
+        r = execute_notebook(
+            str(sources[name]), target, parameters, cwd, timeout, engine=engine, log=False
+        )
+        progress(
+            f"  {'ok  ' if r.ok else 'FAIL'}     {name}  {r.seconds:.1f} s  {r.error}".rstrip()
+        )
+        results.append(r)
     return sorted(results, key=lambda r: r.name)
