@@ -192,8 +192,8 @@ INPUTS = {
     "aliased-flows": (aliased_flows, {}),
     "many-threats": (many_threats, {"n": 2_000}),
     "walk-library": (walk_library, {}),
-    "walk-work": (walk_library, {"walks": 800, "assets": 13_000}),
-    "walk-work-at-bound": (walk_library, {"walks": 899, "assets": 10_000}),
+    "walk-work": (walk_library, {"walks": 800, "assets": 26_000}),
+    "walk-work-at-bound": (walk_library, {"walks": 850, "assets": 20_000}),
 }
 
 

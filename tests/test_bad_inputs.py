@@ -501,12 +501,12 @@ def test_a_library_of_too_many_graph_tests_is_refused(tmp_path):
 
 
 def test_a_library_whose_walks_on_this_system_are_too_much_work(tmp_path):
-    # within the library's bounds, but 800 graph tests (and the shipped ones) on 13,000 assets
+    # within the library's bounds, but 800 graph tests (and the shipped ones) on 26,000 assets
     from kit.threats.engine import MAX_WALK_WORK
 
-    case, ran = _refused(tmp_path, "walk_library", walks=800, assets=13_000, terse=True)
+    case, ran = _refused(tmp_path, "walk_library", walks=800, assets=26_000, terse=True)
     [line] = ran.errors
     prefix = f"error: {case / 'lib' / 'threats' / 'walks.yaml'}:14 when: "
     assert line.startswith(prefix + "with this threat the library runs ")
-    assert "distinct graph tests on 13,000 assets, " in line
+    assert "distinct graph tests on 26,000 assets, " in line
     assert line.endswith(f"the limit is {MAX_WALK_WORK:,} (fewer tests, or a smaller system)")

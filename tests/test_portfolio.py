@@ -4,6 +4,7 @@ LocalCluster, the same rows from both, a bad file reported alone, the dashboard 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -119,6 +120,7 @@ def test_dashboard_is_published_with_its_notebook_and_escaped_html(pooled):
     page = (latest / "portfolio.html").read_text()
     assert "<b>bold</b>" not in page and "&lt;b&gt;bold&lt;/b&gt;" in page
     assert "unknown asset" in page and "nowhere" in page  # the failure, on the page too
+    assert not re.search(r"\.\.\.\s*</t[dh]>", page), "a table cell was cut with '...'"
     nb = json.loads((latest / "portfolio.ipynb").read_text())
     errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
     assert errors == []

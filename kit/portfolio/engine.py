@@ -15,6 +15,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from kit.errors import fail
+from kit.runs.execute import start_worker
 
 CONNECT_TIMEOUT_S = 20
 
@@ -32,7 +33,7 @@ def executor(
         if jobs < 1:
             raise fail("--jobs", None, "", f"{jobs} is not a number of workers: give at least 1")
         with ProcessPoolExecutor(
-            max_workers=jobs, initializer=_start_worker, initargs=(os.getpid(), log_dir)
+            max_workers=jobs, initializer=start_worker, initargs=(os.getpid(), log_dir)
         ) as pool:
             yield pool
         return
@@ -55,14 +56,6 @@ def executor(
         yield client.get_executor(pure=False)
     finally:
         client.close()
-
-
-def _start_worker(parent: int, log_dir: Path | None) -> None:
-    from kit.runs.execute import _kernel_log, die_with_parent
-
-    die_with_parent(parent)
-    if log_dir is not None:
-        _kernel_log(log_dir / f"worker-{os.getpid()}.log")
 
 
 def run_each(

@@ -14,7 +14,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from kit.vocab import BANDS, OPEN_ACTIONS, REVIEW_OVERDUE, SEVERITY
+from kit.vocab import (
+    BANDS,
+    MET,
+    NOT_ASSESSED,
+    NOT_MET,
+    OPEN_ACTIONS,
+    PARTIAL,
+    REVIEW_OVERDUE,
+    SEVERITY,
+)
 
 
 def summarise(config: dict, register: pd.DataFrame, provisions: pd.DataFrame | None) -> dict:
@@ -23,9 +32,10 @@ def summarise(config: dict, register: pd.DataFrame, provisions: pd.DataFrame | N
     Returns a dict: system, name, owner, risk_appetite, findings, bands (findings per residual
     band), worst_band, open_actions (finding rows someone must act on now), overdue_reviews
     (decisions past their review date, with their owners), principles ({principle number:
-    share of applicable provisions met, partial counting half, over the roles held}).
+    share of its provisions met, each counted once at its worst status over the roles it binds,
+    "not applicable" left out}).
     """
-    from kit.compliance.plots import coverage
+    from kit.compliance.plots import counts as provision_counts
 
     system = config.get("system", {})
     counts = register["residual_band"].value_counts()
@@ -40,8 +50,9 @@ def summarise(config: dict, register: pd.DataFrame, provisions: pd.DataFrame | N
     ]
     principles: dict[str, float | None] = {}
     if provisions is not None and len(provisions):
-        per = coverage(provisions).groupby("principle")[["met", "partial", "applicable"]].sum()
-        share = (per["met"] + 0.5 * per["partial"]) / per["applicable"].where(per["applicable"] > 0)
+        per = provision_counts(provisions).set_index("principle")
+        applicable = per[[MET, PARTIAL, NOT_MET, NOT_ASSESSED]].sum(axis=1)
+        share = per[MET] / applicable.where(applicable > 0)
         principles = {
             str(int(n)): None if pd.isna(v) else round(float(v), 4) for n, v in share.items()
         }

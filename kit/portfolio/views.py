@@ -38,6 +38,9 @@ class Portfolio:
 
 def open_portfolio(portfolio_run: str, dashboard_store: str = "") -> Portfolio:
     """The rows of the portfolio run in `portfolio_run`, with the earlier runs of the store."""
+    from kit.workbook import show_everything
+
+    show_everything()  # a dashboard, like the report, never cuts a cell with "..."
     doc = _read(Path(portfolio_run) / ROWS)
     history = []
     if dashboard_store:
@@ -152,7 +155,8 @@ def open_actions(pf: Portfolio, limit: int = 100) -> pd.DataFrame:
 
 
 def compliance_matrix(pf: Portfolio) -> pd.DataFrame:
-    """Systems × principles: the share of applicable provisions met (partial counts half), in %."""
+    """Systems × principles: the share of applicable provisions met (each at its worst status
+    over the roles it binds), in %."""
     principles = sorted({int(p) for r in pf.assessed for p in r["principles"]})
     table = {
         r["system"]: {
@@ -191,7 +195,7 @@ def compliance_heatmap(pf: Portfolio, limit: int = 40):
     )
     ax.set_xticks(range(len(df.columns)), list(df.columns))
     ax.set_yticks(range(len(df)), list(df.index))
-    fig.colorbar(image, ax=ax, label="share met (partial counts half)", shrink=0.8)
+    fig.colorbar(image, ax=ax, label="share of provisions met", shrink=0.8)
     fig.headline("Compliance: systems × principles", ax, fontsize=10)
     return fig
 

@@ -81,13 +81,11 @@ def execute_notebook(
     timeout: int = CELL_TIMEOUT_S,
     cells=None,
     engine: str | None = None,
-    log: bool = True,
 ) -> NotebookResult:
     """Execute one notebook with papermill; retry a kernel that dies on a port clash.
 
     With `cells` (a queue), report each cell executed to it as (notebook, done, total).
-    `engine` is a papermill engine name (None: papermill's own, a fresh kernel per notebook);
-    `log` sends this process's stderr, which a new kernel inherits, to the run's logs folder.
+    `engine` is a papermill engine name (None: papermill's own, a fresh kernel per notebook).
     """
     import papermill as pm
 
@@ -96,8 +94,6 @@ def execute_notebook(
     name = Path(source).stem
     bar = {"file": _CellCounter(cells, name), "mininterval": 0} if cells is not None else False
     start = time.perf_counter()
-    if log:
-        _kernel_log(Path(target).parent.parent / "logs" / f"{name}.log")
     for attempt in range(1, 4):
         try:
             pm.execute_notebook(
@@ -146,7 +142,10 @@ def _register(engine: str) -> None:
 
 
 def _kernel_log(path: Path) -> None:
-    """Send this worker's stderr, which kernels inherit, to a log file in the run folder."""
+    """Send this process's stderr, which the kernels it starts inherit, to a log file.
+
+    The file is the store's `logs/worker-<pid>.log`, never one inside a run folder: a warm
+    kernel outlives the notebook it started for, and could write into a sealed run."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 2)
@@ -205,12 +204,22 @@ def _cell_reports(cells):
             reader.join(timeout=5)
 
 
+def start_worker(parent: int, log_dir: Path | None) -> None:
+    """A pool worker: die with saikit, and log its kernels' stderr to `log_dir` (the store's
+    logs folder), one file per worker."""
+    die_with_parent(parent)
+    if log_dir is not None:
+        _kernel_log(log_dir / f"worker-{os.getpid()}.log")
+
+
 def _execute(sources, names, staging, parameters, cwd, jobs, progress, timeout, queue, engine):
     results = []
     workers = max(1, min(jobs, len(names)))
     waiting = list(names)
     with ProcessPoolExecutor(
-        max_workers=workers, initializer=die_with_parent, initargs=(os.getpid(),)
+        max_workers=workers,
+        initializer=start_worker,
+        initargs=(os.getpid(), staging.parent / "logs"),
     ) as pool:
 
         def start(name: str):
@@ -249,9 +258,7 @@ def _execute_here(sources, names, staging, parameters, cwd, progress, timeout, e
     for name in names:
         progress(f"  running  {name}")
         target = str(staging / "notebooks" / f"{name}.ipynb")
-        r = execute_notebook(
-            str(sources[name]), target, parameters, cwd, timeout, engine=engine, log=False
-        )
+        r = execute_notebook(str(sources[name]), target, parameters, cwd, timeout, engine=engine)
         progress(
             f"  {'ok  ' if r.ok else 'FAIL'}     {name}  {r.seconds:.1f} s  {r.error}".rstrip()
         )
