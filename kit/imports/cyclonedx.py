@@ -23,6 +23,7 @@ from kit.imports.starter import (
     clean,
     finish_system,
     guess_type,
+    list_at,
     read_source,
     slug,
     write,
@@ -63,11 +64,11 @@ def starter(doc: yamlio.Document) -> Starter:
     system = meta.get("component") if isinstance(meta.get("component"), dict) else {}
     for path, c in _components(doc, ("components",)):
         _component(s, doc, path, c)
-    for i, svc in enumerate(_list(doc, ("services",))):
+    for i, svc in enumerate(list_at(doc, ("services",))):
         _service(s, doc, ("services", i), svc)
     for _, c in _components(doc, ("components",)):
         _card_datasets(s, c)
-    for i, dep in enumerate(_list(doc, ("dependencies",))):
+    for i, dep in enumerate(list_at(doc, ("dependencies",))):
         if not isinstance(dep, dict) or "ref" not in dep:
             raise fail(
                 doc.file, doc.line(("dependencies", i)), f"dependencies[{i}]", "'ref' is missing"
@@ -96,20 +97,9 @@ def starter(doc: yamlio.Document) -> Starter:
     return s
 
 
-def _list(doc: yamlio.Document, path: tuple) -> list:
-    value = doc.data
-    for key in path:
-        value = value.get(key) if isinstance(value, dict) else None
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise fail(doc.file, doc.line(path), ".".join(map(str, path)), "expected a list")
-    return value
-
-
 def _components(doc: yamlio.Document, path: tuple):
     """Every component, nested ones too, with its path."""
-    for i, c in enumerate(_list(doc, path)):
+    for i, c in enumerate(list_at(doc, path)):
         here = (*path, i)
         if not isinstance(c, dict):
             raise fail(doc.file, doc.line(here), _where(here), "expected a mapping")

@@ -17,6 +17,8 @@ from kit.imports.starter import (
     exposure_of,
     finish_system,
     guess_type,
+    list_at,
+    need,
     read_source,
     saikit_fields,
     write,
@@ -47,41 +49,23 @@ def starter(doc: yamlio.Document) -> Starter:
         except ValueError:
             pass
     zones = {}
-    for i, z in enumerate(_list(doc, "trustZones")):
+    for i, z in enumerate(list_at(doc, ("trustZones",))):
         if not isinstance(z, dict) or "id" not in z:
             raise fail(
                 where, doc.line(("trustZones", i)), f"trustZones[{i}]", "a trust zone needs an id"
             )
         zones[str(z["id"])] = z
-    components = _list(doc, "components")
+    components = list_at(doc, ("components",))
     for i, c in enumerate(components):
-        _need(doc, ("components", i), c, ("id",))
+        need(doc, ("components", i), c, ("id",))
         _component(s, c, zones)
-    for i, f in enumerate(_list(doc, "dataflows")):
-        _need(doc, ("dataflows", i), f, ("source", "destination"))
+    for i, f in enumerate(list_at(doc, ("dataflows",))):
+        need(doc, ("dataflows", i), f, ("source", "destination"))
         _flow(s, f, components, zones, doc, i)
     finish_system(s, project.get("name"), project.get("id"), project.get("description"))
     if not s.assets:
         raise fail(where, doc.line(("components",)), "components", "no components to import")
     return s
-
-
-def _list(doc: yamlio.Document, key: str) -> list:
-    value = doc.data.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise fail(doc.file, doc.line((key,)), key, "expected a list")
-    return value
-
-
-def _need(doc, path: tuple, item, keys: tuple) -> None:
-    where = f"{path[0]}[{path[1]}]"
-    if not isinstance(item, dict):
-        raise fail(doc.file, doc.line(path), where, "expected a mapping")
-    for k in keys:
-        if item.get(k) in (None, ""):
-            raise fail(doc.file, doc.line(path), where, f"'{k}' is missing")
 
 
 def _component(s: Starter, c: dict, zones: dict) -> None:

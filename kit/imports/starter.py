@@ -85,6 +85,28 @@ class _JsonDocument(yamlio.Document):
         return super().line(path)
 
 
+def list_at(doc: yamlio.Document, path: tuple) -> list:
+    """The list at `path` in the source document ([] when absent); a located error otherwise."""
+    value = doc.data
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise fail(doc.file, doc.line(path), ".".join(map(str, path)), "expected a list")
+    return value
+
+
+def need(doc: yamlio.Document, path: tuple, item, keys: tuple) -> None:
+    """A located error unless the entry at `path` (section, index) is a mapping with `keys`."""
+    where = f"{path[0]}[{path[1]}]"
+    if not isinstance(item, dict):
+        raise fail(doc.file, doc.line(path), where, "expected a mapping")
+    for k in keys:
+        if item.get(k) in (None, ""):
+            raise fail(doc.file, doc.line(path), where, f"'{k}' is missing")
+
+
 def _join_surrogates(text: str) -> str:
     """JSON's two-escape surrogate pairs (an emoji) as the character: YAML reads one per escape."""
     return _SURROGATE_PAIR.sub(

@@ -22,6 +22,8 @@ from kit.imports.starter import (
     exposure_of,
     finish_system,
     guess_type,
+    list_at,
+    need,
     read_source,
     saikit_fields,
     write,
@@ -66,20 +68,20 @@ def starter(doc: yamlio.Document) -> Starter:
         except ValueError:
             pass
     zones = {}
-    for i, z in enumerate(_list(doc, "trust_zones")):
-        _need(doc, ("trust_zones", i), z, ("symbolic_name",))
+    for i, z in enumerate(list_at(doc, ("trust_zones",))):
+        need(doc, ("trust_zones", i), z, ("symbolic_name",))
         zones[z["symbolic_name"]] = {"id": z["symbolic_name"], "name": z.get("title", "")}
     assets = carried.get("assets") if isinstance(carried.get("assets"), dict) else {}
     sections: dict[str, str] = {}  # symbolic name → the section that declares it
     for section in SECTIONS:
-        for i, item in enumerate(_list(doc, section)):
-            _need(doc, (section, i), item, ("symbolic_name",))
+        for i, item in enumerate(list_at(doc, (section,))):
+            need(doc, (section, i), item, ("symbolic_name",))
             _asset(s, section, item, zones, assets.get(item["symbolic_name"]))
             sections[item["symbolic_name"]] = section
     order = {ref: n for n, ref in enumerate(assets)}  # a file saikit wrote: the system's order
     ref_of = {aid: ref for ref, aid in s.ids.items()}
     s.assets.sort(key=lambda a: order.get(ref_of[a["id"]], len(order)))
-    for i, ds in enumerate(_list(doc, "data_sets")):
+    for i, ds in enumerate(list_at(doc, ("data_sets",))):
         for j, p in enumerate(ds.get("placements") or []):
             store = p.get("data_store") if isinstance(p, dict) else None
             if store not in s.ids:
@@ -88,8 +90,8 @@ def starter(doc: yamlio.Document) -> Starter:
                     f"names no data store '{store}'; placement left out"
                 )
     flows = carried.get("flows") if isinstance(carried.get("flows"), dict) else {}
-    for i, f in enumerate(_list(doc, "data_flows")):
-        _need(doc, ("data_flows", i), f, ("source", "destination"))
+    for i, f in enumerate(list_at(doc, ("data_flows",))):
+        need(doc, ("data_flows", i), f, ("source", "destination"))
         _flow(s, doc, i, f, flows.get(f.get("symbolic_name")), sections)
     scope = data["scope"]
     finish_system(
@@ -101,24 +103,6 @@ def starter(doc: yamlio.Document) -> Starter:
     if not s.assets:
         raise fail(doc.file, doc.line(("components",)), "components", "no assets to import")
     return s
-
-
-def _list(doc: yamlio.Document, key: str) -> list:
-    value = doc.data.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise fail(doc.file, doc.line((key,)), key, "expected a list")
-    return value
-
-
-def _need(doc, path: tuple, item, keys: tuple) -> None:
-    where = f"{path[0]}[{path[1]}]"
-    if not isinstance(item, dict):
-        raise fail(doc.file, doc.line(path), where, "expected a mapping")
-    for k in keys:
-        if item.get(k) in (None, ""):
-            raise fail(doc.file, doc.line(path), where, f"'{k}' is missing")
 
 
 def _asset(s: Starter, section: str, item: dict, zones: dict, carried) -> None:
