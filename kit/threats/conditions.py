@@ -234,6 +234,24 @@ def check_names(cond: Condition, path: tuple = ()) -> list[tuple[tuple, str, Hin
     return problems
 
 
+GRAPH_TESTS = (Upstream, Downstream, Neighbour)
+
+
+def inner(cond: Condition) -> list[Condition]:
+    """The conditions directly inside `cond`: a graph test's `where`, the members of `all` and
+    `any`, the operand of `not` (none inside an attribute test)."""
+    if isinstance(cond, GRAPH_TESTS):
+        where = getattr(cond, next(iter(type(cond).model_fields))).where
+        return [where] if where is not None else []
+    if isinstance(cond, All):
+        return list(cond.all)
+    if isinstance(cond, Any_):
+        return list(cond.any)
+    if isinstance(cond, Not):
+        return [cond.not_]
+    return []
+
+
 def count_tests(cond: Condition) -> tuple[int, int]:
     """(tests, graph tests) in `cond`: every attribute, graph, all, any and not test, nested
     ones included, and of them the upstream, downstream and neighbour tests."""
@@ -242,17 +260,8 @@ def count_tests(cond: Condition) -> tuple[int, int]:
     while todo:
         c = todo.pop()
         tests += 1
-        if isinstance(c, (Upstream, Downstream, Neighbour)):
-            graph += 1
-            where = getattr(c, next(iter(type(c).model_fields))).where
-            if where is not None:
-                todo.append(where)
-        elif isinstance(c, All):
-            todo += c.all
-        elif isinstance(c, Any_):
-            todo += c.any
-        elif isinstance(c, Not):
-            todo.append(c.not_)
+        graph += isinstance(c, GRAPH_TESTS)
+        todo += inner(c)
     return tests, graph
 
 

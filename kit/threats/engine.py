@@ -24,6 +24,7 @@ from kit.graph import AssetGraph, gc_paused, render_path
 from kit.model.schema import FLOW_KINDS
 from kit.threats.conditions import (
     BOOL_FLOW_ATTRIBUTES,
+    GRAPH_TESTS,
     LIST_ATTRIBUTES,
     All,
     Any_,
@@ -34,6 +35,7 @@ from kit.threats.conditions import (
     Not,
     Upstream,
     Walk,
+    inner,
 )
 from kit.threats.library import Library, Threat
 from kit.threats.search import Reach, Search, Steps, edge_table, reach_all
@@ -369,14 +371,9 @@ def _refuse_too_much_work(ev: Evaluator, threats: list[Threat], library: Library
             if key in tests:
                 continue  # and so are the tests inside it
             tests.add(key)
-            if isinstance(cond, (Upstream, Downstream, Neighbour)):
+            if isinstance(cond, GRAPH_TESTS):
                 walks.add(key)
-                where = _walk_of(cond).where
-                todo += [where] if where is not None else []
-            elif isinstance(cond, (All, Any_)):
-                todo += cond.all if isinstance(cond, All) else cond.any
-            elif isinstance(cond, Not):
-                todo.append(cond.not_)
+            todo += inner(cond)
         for count, limit, what in (
             (len(walks), MAX_WALK_WORK, "graph tests"),
             (len(tests), MAX_TEST_WORK, "tests"),
@@ -404,13 +401,7 @@ def _attributes(threats: Iterable[Threat]) -> list[str]:
             out[cond.attribute] = None
             if cond.beyond is not None:
                 out[cond.beyond] = None
-        elif isinstance(cond, (Upstream, Downstream, Neighbour)):
-            where = _walk_of(cond).where
-            todo += [where] if where is not None else []
-        elif isinstance(cond, (All, Any_)):
-            todo += cond.all if isinstance(cond, All) else cond.any
-        elif isinstance(cond, Not):
-            todo.append(cond.not_)
+        todo += inner(cond)
     return list(out)
 
 
