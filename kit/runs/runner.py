@@ -427,9 +427,11 @@ def _read_json(path: Path):
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
-def progress_printer(stream=sys.stdout) -> Callable[[str], None]:
-    """A progress callback that prints and flushes each line; on a terminal it also keeps a
+def progress_printer(stream=None) -> Callable[[str], None]:
+    """A progress callback that prints and flushes each line to `stream` (sys.stdout as it is
+    when called, not as it was when this module was imported); on a terminal it also keeps a
     status line with one bar per running notebook (cells executed of cells)."""
+    stream = stream or sys.stdout
     if hasattr(stream, "isatty") and stream.isatty():
         return TerminalProgress(stream)
 
