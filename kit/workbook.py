@@ -115,12 +115,17 @@ def title_block(wb: Workbook, section: str):
         ("Roles held", ", ".join(m.roles)),
         ("Risk appetite", m.risk_appetite),
     ]
+    return HTML(title_table(rows))
+
+
+def title_table(rows) -> str:
+    """(label, value) rows as the escaped HTML table that heads a notebook."""
     cells = "".join(
         f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(k)}</th>"
         f"<td style='text-align:left'>{html.escape(str(v))}</td></tr>"
         for k, v in rows
     )
-    return HTML(f"<table class='saikit-title'>{cells}</table>")
+    return f"<table class='saikit-title'>{cells}</table>"
 
 
 # ---------------------------------------------------------------- design (principles 1, 2, 4)

@@ -35,6 +35,7 @@ from pathlib import Path
 from kit import audit
 from kit.errors import InputError, fail
 from kit.files import resolve
+from kit.runs.runner import write_json
 
 PUBLISHED, UP_TO_DATE, FAILED, ASSESSED = "published", "up to date", "failed", "assessed"
 SYSTEM_SUFFIXES = (".yaml", ".yml")
@@ -275,7 +276,7 @@ def publish_dashboard(dashboard, rows: list[dict]) -> Path:
     run_id = _run_id(dashboard, stamp)
     staging = dashboard.stage(run_id)
     failed = sum(r["status"] == FAILED for r in rows)
-    _write_json(
+    write_json(
         staging / ROWS,
         {"time": stamp.isoformat(timespec="seconds"), "run": run_id, "systems": rows},
     )
@@ -290,7 +291,7 @@ def publish_dashboard(dashboard, rows: list[dict]) -> Path:
         "outputs": output_hashes(staging),
         "audit_prev": {"seq": entries[-1]["seq"], "hash": entries[-1]["hash"]} if entries else None,
     }
-    _write_json(staging / "manifest.json", manifest)
+    write_json(staging / "manifest.json", manifest)
     run_dir = dashboard.publish(staging, run_id)
     audit.append(
         dashboard.audit_path,
@@ -338,12 +339,6 @@ def _run_id(store, stamp: dt.datetime) -> str:
         n += 1
         run_id = f"{base}-{n}"
     return run_id
-
-
-def _write_json(path: Path, data) -> None:
-    path.write_text(
-        json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
 
 
 # ---------------------------------------------------------------- progress

@@ -7,7 +7,6 @@ The portfolio notebook stays thin: a cell calls one of these on the `Portfolio` 
 
 from __future__ import annotations
 
-import html
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +74,8 @@ def title_block(pf: Portfolio):
     """An HTML heading: when the portfolio was run and what it holds (all escaped)."""
     from IPython.display import HTML
 
+    from kit.workbook import title_table
+
     t = totals(pf.rows)
     rows = [
         ("Portfolio run", pf.run_id),
@@ -83,12 +84,7 @@ def title_block(pf: Portfolio):
         ("Open actions", t["open actions"]),
         ("Overdue reviews", t["overdue reviews"]),
     ]
-    cells = "".join(
-        f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(k)}</th>"
-        f"<td style='text-align:left'>{html.escape(str(v))}</td></tr>"
-        for k, v in rows
-    )
-    return HTML(f"<table class='saikit-title'>{cells}</table>")
+    return HTML(title_table(rows))
 
 
 def systems_by_band(pf: Portfolio) -> pd.DataFrame:

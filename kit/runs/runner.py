@@ -216,13 +216,13 @@ def collect(staging: Path, p: Plan) -> list[str]:
 
     analysis = analyse_model(p.model, p.library)
     write_csv(analysis.register, staging / "register.csv")
-    _write_json(staging / "findings.json", finding_facts(analysis))
-    _write_json(staging / "threats.json", threats_described(analysis))
-    _write_json(staging / "config.json", canonical_config(p.model))
+    write_json(staging / "findings.json", finding_facts(analysis))
+    write_json(staging / "threats.json", threats_described(analysis))
+    write_json(staging / "config.json", canonical_config(p.model))
     facts = facts_for_run(audit.read(p.store.audit_path), p.model, p.config_sha256)
     table = assess(analysis, facts)
     write_csv(table, staging / "provisions.csv")
-    _write_json(staging / "provisions.json", provision_statuses(table))
+    write_json(staging / "provisions.json", provision_statuses(table))
     return ["register.csv", "findings.json", "threats.json", "config.json", "provisions.csv"]
 
 
@@ -277,7 +277,7 @@ def manifest(p: Plan, run_id: str, staging: Path) -> dict:
 def publish(p: Plan, staging: Path, run_id: str) -> tuple[Path, dict]:
     """Write the manifest, rename the staged run into place; return it and its manifest."""
     m = manifest(p, run_id, staging)
-    _write_json(staging / "manifest.json", m)
+    write_json(staging / "manifest.json", m)
     return p.store.publish(staging, run_id), m
 
 
@@ -417,7 +417,7 @@ def _run_id(store: Store, config_hash: str) -> str:
     return run_id
 
 
-def _write_json(path: Path, data) -> None:
+def write_json(path: Path, data) -> None:
     path.write_text(
         json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"
     )
