@@ -90,6 +90,53 @@ def test_the_kits_own_code_is_part_of_every_fingerprint(tmp_path):
     assert all(old[n] != new[n] for n in nbs)
 
 
+def test_a_digest_is_remembered_only_while_its_files_are_unwritten(tmp_path, monkeypatch):
+    files = [tmp_path / "a.yaml", tmp_path / "b.yaml"]
+    for f in files:
+        f.write_text("threat: one\n")
+    reads = []
+    real = fingerprints.hash_file
+    monkeypatch.setattr(fingerprints, "hash_file", lambda p, h: reads.append(p) or real(p, h))
+    # a file written this instant is hashed every time: its next write may leave the same times
+    first = fingerprints.digest_files(files, tmp_path)
+    files[0].write_text("threat: two\n")  # same size, same clock tick
+    second = fingerprints.digest_files(files, tmp_path)
+    assert first != second and len(reads) == 4
+    # once settled, the same files are not read again, and any write is seen
+    monkeypatch.setattr(fingerprints, "_SETTLE_NS", -(10**12))
+    assert fingerprints.digest_files(files, tmp_path) == second and len(reads) == 6
+    assert fingerprints.digest_files(files, tmp_path) == second and len(reads) == 6
+    files[1].write_text("threat: three\n")
+    third = fingerprints.digest_files(files, tmp_path)
+    assert third not in (first, second) and len(reads) == 8
+    assert third == fingerprints._digest(files, tmp_path)
+
+
+def test_the_no_op_check_sees_every_change_to_the_files_behind_a_configuration(tmp_path):
+    """`sources_unchanged` skips parsing the system file; it must agree with hashing afresh."""
+    system = tmp_path / "support-assistant.yaml"
+    system.write_text(examples()["support-assistant"].read_text())
+    decisions = tmp_path / "support-assistant.decisions.yaml"  # named by the file, not there yet
+    record = tmp_path / "support-assistant.hashes.json"
+    recorded = fingerprints.source_hashes(system)
+    assert recorded == {str(system): recorded[str(system)], str(decisions): None, str(record): None}
+    edits = [
+        lambda: decisions.write_text("decisions: []\n"),
+        lambda: decisions.write_text("decisions: []  # reviewed\n"),
+        lambda: record.write_text("{}"),
+        lambda: decisions.unlink(),
+        lambda: system.write_text(system.read_text().replace("support-assistant.decisions", "x")),
+    ]
+    for edit in edits:
+        assert fingerprints.sources_unchanged(recorded, system)
+        edit()
+        assert fingerprints.source_hashes(system) != recorded
+        assert not fingerprints.sources_unchanged(recorded, system)
+        recorded = fingerprints.source_hashes(system)
+    assert fingerprints.sources_unchanged(recorded, system)
+    assert not fingerprints.sources_unchanged(None, system)
+
+
 def test_recorded_hashes_are_seen_by_every_reader(tmp_path, capsys):
     from kit import workbook
     from kit.export.bom import bom

@@ -82,9 +82,8 @@ def system_work(item: tuple, store: str, library_dirs: list, force: bool, notebo
     """Run (or, `notebooks` False, only assess) one system; return its row, never raise for it.
 
     `item` is (system file, its system id, its SHA-256, its row in the last dashboard or None).
+    An unchanged system that the last dashboard shows reads nothing more (not even pandas).
     """
-    from kit.portfolio.summary import assess_system, summary_of_run
-
     path, system_id, file_sha256, previous = item
     row = {
         "path": path,
@@ -96,6 +95,8 @@ def system_work(item: tuple, store: str, library_dirs: list, force: bool, notebo
     }
     try:
         if not notebooks:
+            from kit.portfolio.summary import assess_system
+
             return {**row, **assess_system(path, library_dirs), "status": ASSESSED}
         from kit.runs.runner import run
 
@@ -109,6 +110,8 @@ def system_work(item: tuple, store: str, library_dirs: list, force: bool, notebo
         if result.status == UP_TO_DATE and previous and previous.get("run") == run_id:
             summary = {k: v for k, v in previous.items() if k not in row}  # a run never changes
         else:
+            from kit.portfolio.summary import summary_of_run
+
             summary = summary_of_run(result.run_dir)
         return {**row, **summary, "status": result.status, "run": run_id}
     except InputError as exc:

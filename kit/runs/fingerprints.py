@@ -8,6 +8,11 @@ any of them makes every notebook stale. The list of files comes from the loaders
 (`library_files`, `catalogue_file`, `decisions_path`, `sidecar_path`), so it cannot drift from
 what they read.
 
+Digests are remembered for the life of the process, keyed by each file's path and stat
+signature (inode, size, modification and change times, which any write moves), so a portfolio
+worker checking a thousand unchanged systems hashes the kit, library and catalogue once, not once
+per system; the running package's list of files is read once too, as its code is already loaded.
+
 Two digests stand apart. The configuration counts by its canonical form (`config_sha256`), so a
 comment or a reordering changes nothing; the raw bytes of the files behind it (`source_files`)
 only tell the no-op check, which loads nothing, that the configuration cannot have changed.
@@ -16,17 +21,54 @@ only tell the no-op check, which loads nothing, that the configuration cannot ha
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
+import os
+import stat
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
 from kit import resources
 from kit.files import hash_file, sha256_file
 
+_DIGESTS: dict[tuple, str] = {}
+_SETTLE_NS = 2_000_000_000
+
 
 def digest_files(paths: Iterable[Path], root: Path | None = None) -> str:
-    """One SHA-256 over files' names (relative to `root` when given) and contents, in order."""
+    """One SHA-256 over files' names (relative to `root` when given) and contents, in order.
+
+    Remembered by the files' stat signatures: the same files, unwritten since, are not read again.
+    """
+    paths = list(paths)
+    key = _signature(paths, root)
+    if key is None:  # not a regular file, or written too lately to tell a next write apart
+        return _digest(paths, root)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = _digest(paths, root)
+    return _DIGESTS[key]
+
+
+def _signature(paths: list[Path], root: Path | None) -> tuple | None:
+    """The files' stat signatures, or None when one cannot stand for its contents: it is not a
+    regular file, or it changed within the last seconds, when a next write could leave the same
+    times behind (file times move by clock ticks, not nanoseconds)."""
+    settled = time.time_ns() - _SETTLE_NS
+    out: list = [str(root)]
+    for p in paths:
+        try:
+            st = os.stat(p)
+        except OSError:
+            return None
+        if not stat.S_ISREG(st.st_mode) or max(st.st_mtime_ns, st.st_ctime_ns) > settled:
+            return None
+        out.append((str(p), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+    return tuple(out)
+
+
+def _digest(paths: list[Path], root: Path | None) -> str:
     h = hashlib.sha256()
     for p in paths:
         name = str(p.relative_to(root)) if root else str(p)
@@ -38,27 +80,45 @@ def digest_files(paths: Iterable[Path], root: Path | None = None) -> str:
 
 def source_files(system: Path) -> list[Path]:
     """The files behind a system's configuration: the system file, the decisions file it names
-    and the artifact-hash record beside it, those that exist. Read without validating."""
+    and the artifact-hash record beside it, whether they exist or not. Read without validating."""
     from kit.model.files import decisions_path, sidecar_path
 
-    out = [system]
     decisions = decisions_path(system)
-    if decisions is not None and decisions.is_file():
-        out.append(decisions)
-    record = sidecar_path(system)
-    if record.is_file():
-        out.append(record)
-    return out
+    return [system, *([decisions] if decisions is not None else []), sidecar_path(system)]
 
 
-def source_hashes(system: Path) -> dict[str, str]:
-    """{path: SHA-256} of `source_files(system)`."""
-    return {str(p): sha256_file(p) for p in source_files(system)}
+def source_hashes(system: Path) -> dict[str, str | None]:
+    """{path: SHA-256, or None for a file that is not there} of `source_files(system)`."""
+    return {str(p): _sha256_or_none(p) for p in source_files(system)}
+
+
+def sources_unchanged(recorded, system: Path) -> bool:
+    """Whether `source_hashes(system)` equals `recorded` (an earlier `source_hashes(system)`),
+    decided without parsing the system file: while its bytes are the ones recorded, it names
+    the decisions file it named then, so the recorded paths are the ones to hash again."""
+    return (
+        isinstance(recorded, dict)
+        and str(system) in recorded
+        and all(_sha256_or_none(Path(p)) == h for p, h in recorded.items())
+    )
+
+
+def _sha256_or_none(path: Path) -> str | None:
+    return sha256_file(path) if path.is_file() else None
 
 
 def kit_files(root: Path = resources.PACKAGE) -> list[Path]:
     """The kit's own code and data: every .py, .json and .yaml file of the package at `root`
-    (the running one by default)."""
+    (the running one by default, listed once per process)."""
+    return list(_running_kit_files()) if root == resources.PACKAGE else _list_kit_files(root)
+
+
+@functools.cache
+def _running_kit_files() -> tuple[Path, ...]:
+    return tuple(_list_kit_files(resources.PACKAGE))
+
+
+def _list_kit_files(root: Path) -> list[Path]:
     return sorted(
         p
         for p in root.rglob("*")

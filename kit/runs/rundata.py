@@ -184,4 +184,3 @@ def finding_facts(analysis) -> dict[str, dict]:
 def provision_statuses(table: pd.DataFrame) -> dict[str, str]:
     """Each provision's status per role, keyed as a run's provisions.json keys it."""
     return {f"{r.provision}/{r.role}": r.status for r in table.itertuples()}
-

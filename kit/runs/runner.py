@@ -155,7 +155,7 @@ def unchanged_since(previous: Path | None, system: Path, library_dirs, sources, 
         or manifest.get("system_path") != str(system)
         or "config_sha256" not in manifest
         or not system.is_file()
-        or manifest.get("inputs") != fp.source_hashes(system)
+        or not fp.sources_unchanged(manifest.get("inputs"), system)
     ):
         return False
     inputs = fp.assessment_inputs(
