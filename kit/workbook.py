@@ -59,8 +59,10 @@ class Shown:
         return buf.getvalue()
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        width, height = self.figure.get_size_inches()
-        meta = {"alt": self.alt, "width_in": round(float(width), 3)}
+        from kit.graph.plots import print_page
+
+        width, height = (float(x) for x in self.figure.get_size_inches())
+        meta = {"alt": self.alt, "width_in": round(width, 3), "page": print_page(width, height)}
         return {"image/svg+xml": self.svg(), "text/plain": self.alt}, {"image/svg+xml": meta}
 
 

@@ -885,11 +885,11 @@ def test_status_chart_counts_provisions_and_its_numbers_are_its_bars(example_tab
     assert "partial" in kinds and "met" in kinds
 
 
-def test_principle_label_is_truncated():
-    assert (
-        principle_label(1, "Raise awareness of AI security threats and risks", 20)
-        == "P1 Raise awareness…"
-    )
+def test_principle_label_folds_and_keeps_the_whole_title():
+    title = "Communication and processes associated with End-users and Affected Entities"
+    label = principle_label(10, title)
+    assert label.split() == f"P10 {title}".split()  # every word, in order, none cut
+    assert 1 < label.count("\n") + 1 <= 2 and max(map(len, label.split("\n"))) <= 42
 
 
 # ------------------------------------------------------------------------------ examples

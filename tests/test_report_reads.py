@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import re
+from pathlib import Path
 
 import pytest
 from _export_runs import published_run
@@ -19,6 +20,7 @@ from kit.export.pdf import find_chromium
 from kit.risk.scoring import REGISTER_COLUMNS
 from kit.runs.rundata import load_run
 
+ROOT = Path(__file__).resolve().parents[1]
 A4_PX = 794  # 210 mm at 96 CSS px per inch
 PRINT_WIDTH_IN = (210 - 13 - 13) / 25.4  # A4 less the report's page margins
 LANDSCAPE_WIDTH_IN = (297 - 13 - 13) / 25.4  # where a picture wider than that prints
@@ -105,24 +107,33 @@ def test_every_register_column_is_on_every_card_within_the_page(page, example, r
 def test_every_image_is_vector_with_a_description_and_readable_labels_in_print(page, report):
     images = page.evaluate(
         "[...document.querySelectorAll('img')].map(i => ({alt: i.alt, src: i.src,"
-        " wide: i.parentElement.classList.contains('wide-figure')}))"
+        " page: i.parentElement.classList.contains('a3-figure') ? 'a3-landscape'"
+        " : i.parentElement.classList.contains('wide-figure') ? 'landscape' : 'portrait'}))"
     )
+    page.emulate_media(media="print")
+    tallest = page.evaluate(  # CSS px (96 an inch), or 'none'
+        "[...document.querySelectorAll('img')].map(i => getComputedStyle(i).maxHeight)"
+    )
+    page.emulate_media(media="screen")
     assert len(images) == 3
-    smallest = []
-    for img in images:
+    printed = []
+    for img, max_height in zip(images, tallest, strict=True):
         assert len(img["alt"]) > 80 and "No description" not in img["alt"], img["alt"]
         assert img["src"].startswith("data:image/svg+xml;base64,")
         svg = base64.b64decode(img["src"].split(",", 1)[1]).decode("utf-8")
         width_pt = float(re.search(r'<svg[^>]*\bwidth="([\d.]+)pt"', svg).group(1))
+        height_pt = float(re.search(r'<svg[^>]*\bheight="([\d.]+)pt"', svg).group(1))
         sizes = [float(s) for s in re.findall(r"font(?:-size)?:\s*([\d.]+)px", svg)]
         sizes += [float(s) for s in re.findall(r'font-size="([\d.]+)', svg)]
-        assert img["wide"] == (width_pt / 72 > PRINT_WIDTH_IN)
-        page_in = LANDSCAPE_WIDTH_IN if img["wide"] else PRINT_WIDTH_IN
+        assert (img["page"] != "portrait") == (width_pt / 72 > PRINT_WIDTH_IN)
+        page_in = {"portrait": PRINT_WIDTH_IN, "landscape": LANDSCAPE_WIDTH_IN}[img["page"]]
         scale = min(1.0, page_in * 72 / width_pt)
-        smallest.append(round(min(sizes) * scale, 1))
-        print(f"\n{img['alt'][:70]}…: drawn {width_pt / 72:.1f} in wide, scale {scale:.2f}")
-    # Printed label sizes (pt) are the drawing code's concern; reported here, not asserted.
-    print(f"smallest label at print size, pt: {smallest}")
+        if max_height != "none":
+            scale = min(scale, float(max_height.removesuffix("px")) * 0.75 / height_pt)
+        printed.append(round(min(sizes) * scale, 1))
+        print(f"\n{img['alt'][:60]}…: {width_pt / 72:.1f} x {height_pt / 72:.1f} in, x{scale:.2f}")
+    print(f"smallest label at print size, pt: {printed}")
+    assert min(printed) >= 8, printed
 
 
 def test_pdf_holds_every_finding_id(example, report):
@@ -134,7 +145,55 @@ def test_pdf_holds_every_finding_id(example, report):
     missing = [f for f in example.register["finding_id"] if f not in text]
     assert missing == []
     assert "Theassetgraph" in text
-    # The wide asset graph prints on a landscape page, with its heading on the same page.
+    # The wide asset graph prints on a landscape page, with its heading and the whole of its
+    # introduction on the same page, and the drawing itself there: its flows are curves.
     [graph_page] = [p for p in reader.pages if "Data on the left flows" in p.extract_text()]
     assert graph_page.mediabox.width > graph_page.mediabox.height
-    assert "The asset graph" in graph_page.extract_text()
+    text = " ".join(graph_page.extract_text().split())
+    assert "The asset graph" in text and "Assets ringed in red have inventory gaps." in text
+    curves = graph_page.get_contents().get_data().count(b" c\n")
+    assert curves >= len(example.config["flows"]), curves
+
+
+def test_a_graph_too_big_for_a4_prints_on_an_a3_page_with_its_heading(tmp_path):
+    """A 60-asset system, drawn in detail, is too wide for A4 landscape at 8 pt: it takes an
+    A3 landscape page, where it keeps 8/9 of its size, with the heading before it."""
+    import importlib.util
+
+    import nbformat
+    from pypdf import PdfReader
+
+    from kit.export.pdf import html_to_pdf
+    from kit.export.report import render_html
+    from kit.graph import build
+    from kit.graph.plots import PRINT_PAGES, PRINT_SCALE, draw_graph, print_page
+    from kit.workbook import Shown
+
+    spec = importlib.util.spec_from_file_location("synth", ROOT / "bench" / "synth.py")
+    synth = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(synth)
+    fig = draw_graph(build(synth.synthetic_system(60)), aggregate=False)
+    width, height = fig.get_size_inches()
+    landscape, a3 = PRINT_PAGES["landscape"], PRINT_PAGES["a3-landscape"]
+    assert min(landscape[0] / width, landscape[1] / height) < PRINT_SCALE
+    assert print_page(width, height) == "a3-landscape"
+    assert min(1, a3[0] / width, a3[1] / height) >= PRINT_SCALE
+
+    shown = Shown(fig, "Asset graph of a synthetic estate of sixty assets, drawn in detail.")
+    bundle, meta = shown._repr_mimebundle_()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("## The asset graph\n\nEvery asset of the estate."),
+        nbformat.v4.new_code_cell(
+            "shown",
+            outputs=[nbformat.v4.new_output("display_data", data=bundle, metadata=meta)],
+        ),
+    ]
+    html = tmp_path / "graph.html"
+    html.write_text(render_html(nb, tmp_path))
+    reader = PdfReader(html_to_pdf(html, tmp_path / "graph.pdf"))
+    [page] = [p for p in reader.pages if "Every asset of the estate" in p.extract_text()]
+    a3_landscape = (round(420 / 25.4 * 72), round(297 / 25.4 * 72))
+    assert (round(page.mediabox.width), round(page.mediabox.height)) == a3_landscape
+    flows = len(list(build(synth.synthetic_system(60)).edges()))
+    assert page.get_contents().get_data().count(b" c\n") >= flows

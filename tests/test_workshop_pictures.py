@@ -15,7 +15,7 @@ import pytest
 from matplotlib.text import Annotation, Text
 
 from kit.analysis import analyse
-from kit.graph.plots import FLOW_COLOURS, draw_graph
+from kit.graph.plots import FLOW_COLOURS, LABEL_DROP_IN, draw_graph
 from kit.resources import examples
 from kit.risk.plots import heatmaps
 
@@ -85,7 +85,7 @@ def test_the_flows_of_a_hub_leave_it_side_by_side_in_the_order_of_their_targets(
     centre = {}
     for t in labels(analysis, fig).values():
         x, y = t.get_position()
-        centre[t.get_text()] = (x, y + 0.3)  # labels hang 0.3 below their node
+        centre[t.get_text()] = (x, y + LABEL_DROP_IN)  # labels hang below their node
     hubs = 0
     for node, (x, y) in centre.items():
         leaving = [

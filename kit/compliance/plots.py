@@ -9,6 +9,8 @@ bar, not drawn.
 
 from __future__ import annotations
 
+import textwrap
+
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
@@ -16,7 +18,7 @@ from matplotlib.patches import Patch
 from kit.graph.plots import Picture
 from kit.vocab import MET, NOT_APPLICABLE, NOT_ASSESSED, NOT_MET, PARTIAL, STATUS_COLOURS
 
-LABEL_WIDTH = 34
+LABEL_WIDTH = 42
 # Drawn left to right: what is settled first, then what needs work, then what nobody looked at.
 DRAWN = (MET, PARTIAL, NOT_MET, NOT_ASSESSED)
 HATCH = {NOT_ASSESSED: "///"}
@@ -40,9 +42,9 @@ def counts(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def principle_label(number: int, title: str, width: int = LABEL_WIDTH) -> str:
-    """'P1 Raise awareness of AI security…' cut to `width` characters."""
-    label = f"P{number} {title}"
-    return label if len(label) <= width else label[: width - 1].rstrip() + "…"
+    """'P1 Raise awareness of AI security threats and risks', folded at spaces into lines of
+    at most `width` characters (a longer word keeps its own line): never cut."""
+    return textwrap.fill(f"P{number} {title}", width, break_long_words=False)
 
 
 def status_chart(df: pd.DataFrame, title: str = "") -> Figure:
@@ -51,7 +53,8 @@ def status_chart(df: pd.DataFrame, title: str = "") -> Figure:
     Returns the Figure (never shown).
     """
     table = counts(df)
-    fig = Picture(figsize=(9.5, 1.4 + 0.38 * len(table)), layout="constrained")
+    # 13 principles fit the height a wide picture prints at (kit.graph.plots.PRINT_BOX_IN)
+    fig = Picture(figsize=(9.5, 1.3 + 0.36 * len(table)), layout="constrained")
     ax = fig.add_subplot()
     ys = list(range(len(table)))
     left = [0] * len(table)
@@ -84,13 +87,15 @@ def status_chart(df: pd.DataFrame, title: str = "") -> Figure:
     widest = max(left, default=0)
     for y, total, na in zip(ys, left, table[NOT_APPLICABLE], strict=True):
         if na:
-            ax.text(total + 0.15, y, f"+{na} n/a", va="center", fontsize=8, color="#555555")
+            ax.text(total + 0.15, y, f"+{na} n/a", va="center", fontsize=9, color="#555555")
     ax.set_yticks(
         ys,
         [
             principle_label(n, t)
             for n, t in zip(table["principle"], table["principle_title"], strict=True)
         ],
+        fontsize=9,
+        linespacing=1.0,
     )
     ax.invert_yaxis()
     ax.set_xlim(0, widest + 1.6)
@@ -102,7 +107,7 @@ def status_chart(df: pd.DataFrame, title: str = "") -> Figure:
             for s in DRAWN
         ],
         loc="lower right",
-        fontsize=8,
+        fontsize=9,
         frameon=False,
         ncols=len(DRAWN),
         bbox_to_anchor=(1, 1.06),

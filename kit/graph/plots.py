@@ -16,6 +16,7 @@ import contextlib
 import io
 import math
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 
 import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -197,7 +198,37 @@ FLOW_COLOURS = {
     "depends_on": "#393b79",
 }
 LABEL_PT = 9  # asset labels; every text is at least this size at the picture's own size
-COLUMN_GAP_IN = 0.45  # room between the widest label of a column and the next column
+# The picture is laid out in inches (one data unit is one inch), so it can be sized to print:
+# labels hang below their nodes, and alternate columns sit half a row lower than their
+# neighbours, so a label may reach over the next column's gap without meeting its labels.
+NODE_AREA, RING_AREA = 230, 500  # marker areas (pt²) of a node and of its inventory-gap ring
+NODE_R_IN = math.sqrt(RING_AREA) / 2 / 72  # radius of a node with its ring
+LABEL_DROP_IN = NODE_R_IN + 0.02  # from a node's centre to the top of its label
+MIN_STEP_IN = 0.7  # between neighbouring columns: room for a flow to show its direction
+CLEAR_IN = 0.12  # between a label and a node beside it
+APART_IN = 0.3  # between two labels side by side, so each reads as its own name
+# The pages a picture prints on, each with the box it gets there: the page less the report's
+# margins and room for a heading (templates/nbconvert/saikit-report/static/saikit.css gives a
+# picture that box). A picture prints on the first page where it keeps 8/9 of its size, so
+# labels drawn at 9 pt print at 8 pt or more; the asset graph is laid out for the second.
+PRINT_PAGES = {
+    "portrait": ((210 - 2 * 13) / 25.4, 235 / 25.4),
+    "landscape": ((297 - 2 * 13) / 25.4, 148 / 25.4),
+    "a3-landscape": ((420 - 2 * 13) / 25.4, 235 / 25.4),
+}
+PRINT_BOX_IN = PRINT_PAGES["landscape"]
+PRINT_SCALE = 8 / 9
+
+
+def print_page(width_in: float, height_in: float) -> str:
+    """The page a picture of this size prints on (a key of PRINT_PAGES): the first where it
+    keeps PRINT_SCALE of its size, else the largest."""
+    for page, (w, h) in PRINT_PAGES.items():
+        if page == "portrait" and width_in > w:
+            continue  # wider than portrait text: turned, never shrunk
+        if min(1.0, w / width_in, h / height_in) >= PRINT_SCALE:
+            return page
+    return "a3-landscape"
 
 
 def draw_graph(
@@ -297,14 +328,13 @@ def draw_scene(scene: tuple) -> Figure:
 def _draw_assets(title, nodes, edges, gapped, spof) -> Figure:
     types = dict(nodes)
     pos = layout(types, [(s, t, k) for s, t, k, _ in edges])
-    widest = max((_text_width(n, LABEL_PT) for n in types), default=1.0)
-    fig, ax, xy = _canvas(
-        pos,
-        types,
-        title,
-        f"{len(types)} assets, {len(edges)} flows",
-        column_in=max(1.75, widest + COLUMN_GAP_IN),
+    handles = _legend_handles(
+        sorted(set(types.values()), key=list(COLOURS).index),
+        sorted({k for _, _, k, _ in edges}, key=list(FLOW_COLOURS).index),
     )
+    pos, g = _fit_to_print(pos, {n: _label_box(n) for n in types}, NODE_R_IN, len(handles))
+    fig, ax = _canvas(pos, types, title, f"{len(types)} assets, {len(edges)} flows", g)
+    xy = g.xy
     starts, ends = _ports(xy, pos, edges)
     for i, (s, t, kind, crossing) in enumerate(edges):
         _arrow(
@@ -322,7 +352,7 @@ def _draw_assets(title, nodes, edges, gapped, spof) -> Figure:
     ax.scatter(
         [xy[n][0] for n in ids],
         [xy[n][1] for n in ids],
-        s=300,
+        s=NODE_AREA,
         zorder=3,
         c=[COLOURS[types[n]] for n in ids],
         edgecolors=["black" if n in spof else "white" for n in ids],
@@ -333,7 +363,7 @@ def _draw_assets(title, nodes, edges, gapped, spof) -> Figure:
         ax.scatter(
             [xy[n][0] for n in ringed],
             [xy[n][1] for n in ringed],
-            s=640,
+            s=RING_AREA,
             zorder=2,
             facecolors="none",
             edgecolors=GAP_COLOUR,
@@ -343,7 +373,7 @@ def _draw_assets(title, nodes, edges, gapped, spof) -> Figure:
         # One line, never broken, on an opaque box drawn over the flows: no flow crosses it.
         ax.text(
             xy[n][0],
-            xy[n][1] - 0.3,
+            xy[n][1] - LABEL_DROP_IN,
             n,
             ha="center",
             va="top",
@@ -351,12 +381,7 @@ def _draw_assets(title, nodes, edges, gapped, spof) -> Figure:
             zorder=4,
             bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.92, "pad": 1.0},
         )
-    _legend(
-        ax,
-        sorted(set(types.values()), key=list(COLOURS).index),
-        kinds=sorted({k for _, _, k, _ in edges}, key=list(FLOW_COLOURS).index),
-        marks=True,
-    )
+    _legend(ax, handles)
     return fig
 
 
@@ -365,13 +390,27 @@ def _draw_aggregate(title, assets, flows, sizes, gapped, exposed, between, withi
     sizes, gapped, exposed, within = dict(sizes), Counter(dict(gapped)), dict(exposed), dict(within)
     nodes = {t: t for t in sorted(sizes, key=list(COLOURS).index)}
     pos = layout(nodes, [(s, t, kind) for (s, t), _, _, kind in between])
-    fig, ax, xy = _canvas(
-        pos,
-        nodes,
-        title,
-        f"{assets:,} assets and {flows:,} flows, aggregated by type",
-        spacing=1.8,
-    )
+    texts = {}
+    for t, count in sizes.items():
+        lines = [f"{count:,} {t.replace('_', ' ')}"]
+        if gapped[t]:
+            lines.append(f"{gapped[t]:,} with gaps")
+        outside = [f"{exposed[(t, x)]:,} {x}" for x in ("partner", "public") if (t, x) in exposed]
+        if outside:
+            lines.append(" · ".join(outside))
+        if within.get(t):
+            lines.append(f"{within[t]:,} flows within")
+        texts[t] = "\n".join(lines)
+    biggest = max(sizes.values())
+    area = {t: 250 + 1600 * math.sqrt(n / biggest) for t, n in sizes.items()}
+    radius = math.sqrt(max(area.values()) * (1.7 if gapped else 1.0)) / 2 / 72
+    # each node's label names its type: the legend explains the marks and the flows
+    kinds = sorted({k for *_, k in between}, key=list(FLOW_COLOURS).index)
+    handles = _legend_handles((), kinds, aggregate=True)
+    pos, g = _fit_to_print(pos, {t: _label_box(texts[t]) for t in nodes}, radius, len(handles))
+    subtitle = f"{assets:,} assets and {flows:,} flows, aggregated by type"
+    fig, ax = _canvas(pos, nodes, title, subtitle, g)
+    xy = g.xy
     top = max((n for _, n, _, _ in between), default=1)
     for (s, t), count, crossed, kind in sorted(between, key=lambda b: b[1]):
         _arrow(
@@ -385,33 +424,23 @@ def _draw_aggregate(title, assets, flows, sizes, gapped, exposed, between, withi
             width=0.6 + 4.0 * math.log1p(count) / math.log1p(top),
             shrink=18,
         )
-    biggest = max(sizes.values())
     for t, count in sizes.items():
         x, y = xy[t]
-        area = 250 + 1600 * math.sqrt(count / biggest)
-        ax.scatter([x], [y], s=area, c=COLOURS[t], edgecolors="white", zorder=3)
+        ax.scatter([x], [y], s=area[t], c=COLOURS[t], edgecolors="white", zorder=3)
         if gapped[t]:
             ax.scatter(
                 [x],
                 [y],
-                s=area * 1.7,
+                s=area[t] * 1.7,
                 facecolors="none",
                 edgecolors=GAP_COLOUR,
                 linewidths=1 + 3 * gapped[t] / count,
                 zorder=2,
             )
-        lines = [f"{count:,} {t.replace('_', ' ')}"]
-        if gapped[t]:
-            lines.append(f"{gapped[t]:,} with gaps")
-        outside = [f"{exposed[(t, x)]:,} {x}" for x in ("partner", "public") if (t, x) in exposed]
-        if outside:
-            lines.append(" · ".join(outside))
-        if within.get(t):
-            lines.append(f"{within[t]:,} flows within")
         ax.text(
             x,
-            y - 0.5,
-            "\n".join(lines),
+            y - max(LABEL_DROP_IN, radius + 0.04),
+            texts[t],
             ha="center",
             va="top",
             fontsize=LABEL_PT,
@@ -419,13 +448,7 @@ def _draw_aggregate(title, assets, flows, sizes, gapped, exposed, between, withi
             linespacing=1.05,
             bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.92, "pad": 1.0},
         )
-    _legend(
-        ax,
-        list(nodes),
-        kinds=sorted({k for *_, k in between}, key=list(FLOW_COLOURS).index),
-        marks=True,
-        aggregate=True,
-    )
+    _legend(ax, handles)
     return fig
 
 
@@ -464,31 +487,138 @@ def _ports(xy, pos, edges) -> tuple[list, list]:
     return starts, ends
 
 
-def _canvas(pos, nodes, title, subtitle, spacing: float = 1.0, column_in: float = 1.75):
+def _label_box(text: str) -> tuple[float, float]:
+    """(width, height) in inches of a label's opaque box: its lines at LABEL_PT, padded."""
+    lines = text.split("\n")
+    pad = 2 / 72
+    width = max(_text_width(line, LABEL_PT) for line in lines) + pad
+    return width, (len(lines) * 1.05 * 1.2 * LABEL_PT) / 72 + pad
+
+
+def _columns_x(widths: list[float], radius: float) -> list[float]:
+    """Each column's centre, in inches, as close to the last as its labels allow.
+
+    Alternate columns sit half a row apart, so labels of neighbouring columns never share a
+    height: a label must only keep clear of the nodes beside it, and of the labels two
+    columns away, which hang at its own heights.
+    """
+    xs: list[float] = []
+    for c, w in enumerate(widths):
+        x = 0.0
+        for k in range(c):
+            need = max(w, widths[k]) / 2 + radius + CLEAR_IN  # a label and a node beside it
+            if k == c - 1:
+                need = max(need, MIN_STEP_IN)
+            if (c - k) % 2 == 0:
+                need = max(need, (w + widths[k]) / 2 + APART_IN)  # labels at the same heights
+            x = max(x, xs[k] + need)
+        xs.append(x)
+    return xs
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Where everything goes, in inches: each node's place, the columns' centres, and the
+    drawing's edges (left, right, top, bottom) with the band names' strip along its top."""
+
+    xy: dict
+    xs: list
+    left: float
+    right: float
+    top: float
+    bottom: float
+    band_names: float = 0.3
+
+    @property
+    def size(self) -> tuple[float, float]:
+        """(width, height) of the whole picture: the drawing, the legend, the title."""
+        return self.right - self.left + LEGEND_IN + 0.3, self.top - self.bottom + TITLE_IN + 0.2
+
+
+LEGEND_IN = 2.1  # the legend's column, right of the drawing
+LEGEND_ROW_IN = 0.21  # one entry of the legend, at 9 pt
+TITLE_IN = 0.55  # two lines of title above the drawing (more when a long name wraps)
+
+
+def _geometry(pos, labels: dict, radius: float, legend_rows: int) -> Geometry:
+    """Place `pos`'s columns and rows in inches, as narrow and as low as the labels allow."""
     columns = 1 + max(c for c, _ in pos.values())
+    widths = [0.0] * columns
+    tallest_label = 0.0
+    for n, (c, _) in pos.items():
+        widths[c] = max(widths[c], labels[n][0])
+        tallest_label = max(tallest_label, labels[n][1])
+    xs = _columns_x(widths, radius)
+    # a node, its label below it, and room: a row; a neighbour's labels sit half a row lower
+    drop = max(LABEL_DROP_IN, radius + 0.04)
+    row = max(radius + drop + tallest_label + 0.06, 2 * (tallest_label + 0.04))
     per_column = Counter(c for c, _ in pos.values())
-    tallest = max(per_column.values())
-    step = 1.9 * column_in / 1.75  # data units between columns: about an inch each
-    fig = Picture(
-        figsize=(max(7.0, column_in * columns + 3.0), max(4.0, 0.8 * spacing * tallest + 2.4)),
-        layout="constrained",
-    )
-    ax = fig.add_subplot()
-    shift = {c: (per_column[c] - 1) / 2 for c in per_column}
-    xy = {n: (c * step, -(r - shift[c]) * spacing) for n, (c, r) in pos.items()}
-    fig.headline(f"{title}\n{subtitle}", ax, fontsize=11, loc="left")
-    ax.set_axis_off()
+    # a column's middle row is at height 0, or half a row off it on alternate columns
+    shift = {c: ((n - 1) / 2 - c % 2 / 2) // 1 + c % 2 / 2 for c, n in per_column.items()}
+    xy = {n: (xs[c], -(r - shift[c]) * row) for n, (c, r) in pos.items()}
     ys = [y for _, y in xy.values()]
-    top = max(ys) + 1.2
-    ax.set_ylim(min(ys) - 1.4, top + 0.4)
-    ax.set_xlim(-step / 2 - 0.1, (columns - 1) * step + step / 2 + 0.1)
-    bands: dict[int, list[float]] = defaultdict(list)
-    for n, (x, _) in xy.items():
-        bands[LAYER_OF[nodes[n]]].append(x)
-    for b, xs in bands.items():
+    reach = [max(widths[c] / 2, radius) for c in range(columns)]
+    legend_in = LEGEND_ROW_IN * legend_rows + 0.15  # the legend never runs past the bottom
+    return Geometry(
+        xy,
+        xs,
+        left=min(x - r for x, r in zip(xs, reach, strict=True)) - 0.08,
+        right=max(x + r for x, r in zip(xs, reach, strict=True)) + 0.08,
+        top=max(ys) + radius + 0.3,
+        bottom=min(min(ys) - drop - tallest_label - 0.08, max(ys) + radius + 0.3 - legend_in),
+    )
+
+
+def _fit_to_print(pos, labels: dict, radius: float, legend_rows: int) -> tuple[dict, Geometry]:
+    """`pos`, with its tallest columns split in two or more side by side if that lets the
+    picture print larger on PRINT_BOX_IN; and its geometry."""
+    tallest = max(Counter(c for c, _ in pos.values()).values())
+    best = None
+    for rows in range(tallest, (tallest + 1) // 2 - 1, -1):
+        split = _split_columns(pos, rows)
+        geometry = _geometry(split, labels, radius, legend_rows)
+        width, height = geometry.size
+        scale = min(1.0, PRINT_BOX_IN[0] / width, PRINT_BOX_IN[1] / height)
+        if best is None or scale > best[0] + 0.01:
+            best = (scale, split, geometry)
+    return best[1], best[2]
+
+
+def _split_columns(pos: dict, rows: int) -> dict:
+    """`pos` with every column of more than `rows` nodes dealt out, in order, over as many
+    neighbouring columns as it takes (which, sitting half a row apart, zigzag down)."""
+    per_column = Counter(c for c, _ in pos.values())
+    parts = {c: -(-n // rows) for c, n in per_column.items()}
+    first, start = {}, 0
+    for c in sorted(parts):
+        first[c] = start
+        start += parts[c]
+    return {n: (first[c] + r % parts[c], r // parts[c]) for n, (c, r) in pos.items()}
+
+
+def _canvas(pos, nodes, title, subtitle, g: Geometry):
+    """A figure and its axes (one data unit an inch) for geometry `g`: the title above, the
+    legend's column at the right, the bands shaded and named."""
+    fig = Picture(figsize=g.size)
+    ax = fig.add_axes((0, 0, 1, 1))
+    heading = fig.headline(f"{title}\n{subtitle}", ax, fontsize=11, loc="left")
+    title_in = max(TITLE_IN, (heading.get_text().count("\n") + 1) * 11 * 1.3 / 72 + 0.15)
+    height = g.top - g.bottom
+    fig.set_size_inches(g.size[0], height + title_in + 0.2)
+    w, h = fig.get_size_inches()
+    ax.set_position((0.15 / w, 0.1 / h, (g.right - g.left) / w, height / h))
+    ax.set_xlim(g.left, g.right)
+    ax.set_ylim(g.top - height, g.top)
+    ax.set_axis_off()
+    bands: dict[int, list[int]] = defaultdict(list)
+    for n, (c, _) in pos.items():
+        bands[LAYER_OF[nodes[n]]].append(c)
+    xs, last_column = g.xs, len(g.xs) - 1
+    for b, cs in bands.items():
+        first, last = min(cs), max(cs)
         ax.text(
-            (min(xs) + max(xs)) / 2,
-            top,
+            (xs[first] + xs[last]) / 2,
+            g.top - g.band_names + 0.05,
             LAYERS[b],
             ha="center",
             va="bottom",
@@ -497,12 +627,12 @@ def _canvas(pos, nodes, title, subtitle, spacing: float = 1.0, column_in: float 
             fontweight="bold",
         )
         ax.axvspan(
-            min(xs) - step * 0.45,
-            max(xs) + step * 0.45,
+            (xs[first - 1] + xs[first]) / 2 + 0.02 if first else g.left,
+            (xs[last] + xs[last + 1]) / 2 - 0.02 if last < last_column else g.right,
             color="#f4f4f4" if b % 2 else "#fbfbfb",
             zorder=0,
         )
-    return fig, ax, xy
+    return fig, ax
 
 
 def _arrow(ax, start, end, col_a, col_b, *, colour, style, width, shrink: float = 9) -> None:
@@ -537,49 +667,55 @@ def _arrow(ax, start, end, col_a, col_b, *, colour, style, width, shrink: float 
     )
 
 
-def _legend(ax, types, *, kinds=(), marks: bool, aggregate: bool = False) -> None:
-    handles = [Patch(facecolor=COLOURS[t], label=t.replace("_", " ")) for t in types]
-    if marks:
-        handles.append(
+def _legend_handles(types, kinds, *, aggregate: bool = False) -> list:
+    """The legend's entries: asset types, the marks, each flow kind drawn, the dashes, and
+    (aggregated, where a label names its type and single points of failure are not drawn)
+    what a line's thickness means."""
+    gaps = "some with inventory gaps" if aggregate else "inventory gaps"
+    marks = [
+        Line2D(
+            [],
+            [],
+            marker="o",
+            ls="",
+            markersize=11,
+            markerfacecolor="none",
+            markeredgecolor=GAP_COLOUR,
+            markeredgewidth=2,
+            label=gaps,
+        )
+    ]
+    if not aggregate:
+        marks.append(
             Line2D(
                 [],
                 [],
                 marker="o",
                 ls="",
-                markersize=11,
-                markerfacecolor="none",
-                markeredgecolor=GAP_COLOUR,
-                markeredgewidth=2,
-                label="inventory gaps" if not aggregate else "some with inventory gaps",
+                markersize=9,
+                markerfacecolor="white",
+                markeredgecolor="black",
+                markeredgewidth=2.5,
+                label="single point of failure",
             )
         )
-        if not aggregate:
-            handles.append(
-                Line2D(
-                    [],
-                    [],
-                    marker="o",
-                    ls="",
-                    markersize=9,
-                    markerfacecolor="white",
-                    markeredgecolor="black",
-                    markeredgewidth=2.5,
-                    label="single point of failure",
-                )
-            )
-    handles += [
-        Line2D(
-            [], [], color=FLOW_COLOURS.get(k, "#555555"), lw=2, label=f"flow: {k.replace('_', ' ')}"
-        )
-        for k in kinds
+    return [
+        *(Patch(facecolor=COLOURS[t], label=t.replace("_", " ")) for t in types),
+        *marks,
+        *(
+            Line2D([], [], color=FLOW_COLOURS.get(k, "#555555"), lw=2, label=f"flow: {k}")
+            for k in (k.replace("_", " ") for k in kinds)
+        ),
+        Line2D([], [], color="#555555", ls="--", lw=1.6, label="crosses a trust boundary"),
+        *(
+            [Line2D([], [], color="#555555", lw=3, label="more flows: thicker")]
+            if aggregate
+            else []
+        ),
     ]
-    handles.append(
-        Line2D([], [], color="#555555", ls="--", lw=1.6, label="crosses a trust boundary")
-    )
-    if aggregate:
-        handles.append(
-            Line2D([], [], color="#555555", lw=3, label="more flows: thicker (colour: most common)")
-        )
+
+
+def _legend(ax, handles) -> None:
     ax.legend(
         handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=9, frameon=False
     )
