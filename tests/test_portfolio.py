@@ -4,6 +4,7 @@ LocalCluster, the same rows from both, a bad file reported alone, the dashboard 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -54,10 +55,26 @@ def pooled(estate):
     from kit.cli import main
 
     store = estate / "pool-store"
-    first = main(["portfolio", str(estate / "systems"), "--out", str(store), "--jobs", "2"])
+    terminal = estate / "stderr.txt"  # what the first run wrote on file descriptor 2
+    saved = os.dup(2)
+    try:
+        with open(terminal, "wb") as f:
+            os.dup2(f.fileno(), 2)
+        first = main(["portfolio", str(estate / "systems"), "--out", str(store), "--jobs", "2"])
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
     first_rows = _rows(store)
     second = main(["portfolio", str(estate / "systems"), "--out", str(store), "--jobs", "2"])
     return store, first, first_rows, second
+
+
+def test_kernels_write_to_the_stores_logs_not_the_terminal(estate, pooled):
+    store = pooled[0]
+    terminal = (estate / "stderr.txt").read_text()
+    assert "IPKernelApp" not in terminal and "Kernel is running" not in terminal, terminal
+    assert (store / "logs" / "dashboard.log").is_file()
+    assert sorted(store.joinpath("logs").glob("worker-*.log"))
 
 
 def _rows(store: Path) -> dict[str, dict]:

@@ -16,6 +16,7 @@ dashboard store, atomically, like any run. The run store:
 <store>/
   systems/<system-id>/    each system's run store, as `saikit run` lays it out (kit.runs.store)
   logs/worker-<pid>.log   what a local worker's kernels wrote to stderr
+  logs/dashboard.log      what the dashboard's kernel wrote to stderr
   dashboard/              the dashboard's own run store
     audit.jsonl           its hash-chained trail (kit.audit); `latest` -> the newest run
     <run-id>/             systems.json (the rows), portfolio.ipynb, portfolio.html, manifest.json
@@ -317,19 +318,20 @@ def execute_dashboard(run_dir: Path, history: Path, timeout: int = 600) -> None:
     from kit.export.report import render_html
     from kit.files import write_atomic
     from kit.resources import data_dir
-    from kit.runs.execute import KERNEL
+    from kit.runs.execute import KERNEL, kernels_logged_to
 
     target = run_dir / "portfolio.ipynb"
-    pm.execute_notebook(
-        str(data_dir("notebooks") / "portfolio" / "portfolio.ipynb"),
-        str(target),
-        parameters={"portfolio_run": str(run_dir), "dashboard_store": str(history)},
-        cwd=str(run_dir),
-        kernel_name=KERNEL,
-        progress_bar=False,
-        log_output=False,
-        execution_timeout=timeout,
-    )
+    with kernels_logged_to(history.parent / "logs" / "dashboard.log"):
+        pm.execute_notebook(
+            str(data_dir("notebooks") / "portfolio" / "portfolio.ipynb"),
+            str(target),
+            parameters={"portfolio_run": str(run_dir), "dashboard_store": str(history)},
+            cwd=str(run_dir),
+            kernel_name=KERNEL,
+            progress_bar=False,
+            log_output=False,
+            execution_timeout=timeout,
+        )
     nb = nbformat.read(target, as_version=4)
     nb.metadata["title"] = "Portfolio"
     write_atomic(run_dir / "portfolio.html", render_html(nb, run_dir))

@@ -152,6 +152,21 @@ def _kernel_log(path: Path) -> None:
     os.close(fd)
 
 
+@contextlib.contextmanager
+def kernels_logged_to(path: Path):
+    """For the block's length, send stderr to `path` (as `_kernel_log` does for a worker), so a
+    kernel started in it writes its chatter there, not on the user's terminal; then restore it."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        _kernel_log(path)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def execute_all(
     sources: dict[str, Path],
     names: list[str],
