@@ -2,7 +2,9 @@
 
 `draw_graph` lays the system out in columns that read left to right the way influence moves:
 platform → data → models → serving → consumers. Within a band, columns follow the longest path
-of flows inside the band. Colour is the asset type; a red ring marks an asset with inventory
+of flows inside the band. The drawing is measured in inches and sized to print (`print_page`):
+columns as close as their labels allow, alternate columns half a row apart, a tall column dealt
+over neighbours when that prints larger. Colour is the asset type; a red ring marks an asset with inventory
 gaps, a thick black outline a single point of failure, and red dashed arrows flows that cross a
 trust boundary. Systems of more than AGGREGATE_ABOVE assets are drawn aggregated instead: one node
 per asset type with its counts (assets, assets with gaps, assets exposed to partners or the
