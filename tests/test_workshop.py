@@ -20,7 +20,7 @@ from kit.files import sha256_file
 from kit.inputs import canonical_config, config_sha256, load_checked
 from kit.resources import examples, notebooks
 from kit.runs.changes import config_changes
-from kit.workshop.forms import parse_value
+from kit.workshop.forms import format_value, parse_value
 from kit.workshop.lab import workshop_notebook
 from kit.workshop.panels import residual_summary
 from kit.workshop.session import Session
@@ -400,6 +400,21 @@ def test_typed_values_are_read_as_the_field_needs():
         parse_value("rate_limit_per_minute", "fast")
     with pytest.raises(InputError, match="did you mean 'exposure'"):
         parse_value("exposre", "public")
+    # issue 15's facts: unknown is its own answer, a rate limit's figure in any window
+    assert parse_value("human_approval", "unknown") is None
+    assert parse_value("rate_limit", "5000 per day") == {"requests": 5000, "per": "day"}
+    assert format_value(parse_value("rate_limit", "100/minute")) == "100/minute"
+    assert parse_value("rate_limit", "limited") == "limited"
+    with pytest.raises(InputError, match="N/minute"):
+        parse_value("rate_limit", "fast")
+
+
+def test_a_rate_limit_typed_in_the_workshop_is_what_the_checks_read(session):
+    session.set_attribute("score-api", "rate_limit", parse_value("rate_limit", "30/second"))
+    [api] = [a for a in session.model.assets if a.id == "score-api"]
+    assert api.rate_limit.requests == 30 and api.rate_limit.per == "second"
+    assert api.rate_limited is True
+    assert "rate_limit:\n      requests: 30\n      per: second" in session.text
 
 
 # ---------------------------------------------------------------- the widgets, without a kernel

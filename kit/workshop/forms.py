@@ -68,14 +68,21 @@ def parse_value(name: str, text: str):
         return [part.strip() for part in text.split(",") if part.strip()]
     if shape == "bool":
         lowered = text.lower()
+        if lowered == "unknown":  # an unrecorded fact is its own value, never "no"
+            return None
         if lowered not in ("true", "false", "yes", "no"):
-            raise fail("attribute", None, name, f"expected true or false, got {text!r}")
+            raise fail("attribute", None, name, f"expected true, false or unknown, got {text!r}")
         return lowered in ("true", "yes")
     if shape == "int":
         if not re.fullmatch(r"-?\d+", text):
             raise fail("attribute", None, name, f"expected a whole number, got {text!r}")
         return int(text)
+    figure = re.fullmatch(r"(\d+)\s*(?:/|per)\s*(second|minute|hour|day)", text)
+    if name == "rate_limit" and figure:  # a known figure: "100/minute", "5000 per day"
+        return {"requests": int(figure[1]), "per": figure[2]}
     choices = field_choices(name)
+    if name == "rate_limit":
+        choices = [*choices, "N/second", "N/minute", "N/hour", "N/day"]
     if choices and text not in choices:
         raise fail(
             "attribute",
@@ -94,4 +101,8 @@ def format_value(value) -> str:
         return ", ".join(str(v) for v in value)
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, dict) and {"requests", "per"} <= set(value):  # a rate limit's figure
+        return f"{value['requests']}/{value['per']}"
+    if hasattr(value, "requests") and hasattr(value, "per"):
+        return f"{value.requests}/{value.per}"
     return str(value)
