@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     c = command(
         "check-library",
         cmd_check_library,
-        "load the threat library and run every threat's own fires/quiet examples",
+        "load the threat library, run every threat's fires/quiet examples, check its references",
     )
     _library_arg(c)
     c = command(
@@ -374,11 +374,13 @@ def _why_not(model, library, threat_id: str) -> int:
 
 
 def cmd_check_library(args) -> int:
+    from kit.threats.coverage import unknown_references
     from kit.threats.examples import check_examples, example_counts
     from kit.threats.library import load_library
+    from kit.threats.taxonomy import load_taxonomies
 
     library = load_library(args.library)
-    problems = check_examples(library)
+    problems = check_examples(library) + unknown_references(library, load_taxonomies())
     counts = example_counts(library)
     fires, quiet = sum(f for f, _ in counts.values()), sum(q for _, q in counts.values())
     bare = sorted(t for t, (f, q) in counts.items() if not f or not q)

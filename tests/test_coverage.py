@@ -244,3 +244,25 @@ def test_an_example_without_the_asset_it_fires_at_is_located(tmp_path):
     message = str(caught.value)
     assert f"{path}:" in message
     assert "examples.fires[0].at: required field is missing" in message
+
+
+def test_check_library_locates_each_unknown_reference_and_exits_2(cli, tmp_path):
+    refs = (
+        "  - {taxonomy: mitre-atlas, id: AML.T0051.00, edition: 5.6.0}\n"
+        "  - {taxonomy: mitre-atlas, id: AML.T0051.000, edition: 5.6.0}\n"
+        '  - {taxonomy: owasp-ml, id: "ML01:2023", edition: "2019"}\n'
+    )
+    root = _user_library(tmp_path / "lib", "my-evasion", refs)
+    status, out, err = cli("check-library", "--library", root)
+    assert status == 2 and "Traceback" not in err
+    threat_file = root / "threats" / "my-evasion.yaml"
+    first = threat_file.read_text().splitlines().index("references:") + 2  # 1-based, next line
+    assert (
+        f"{threat_file}:{first} references[0].id: mitre-atlas 5.6.0 lists no 'AML.T0051.00' "
+        "(did you mean 'AML.T0051.00"
+    ) in err
+    assert "references[1]" not in err  # a pinned ID is fine
+    assert (
+        f"{threat_file}:{first + 2} references[2].edition: owasp-ml 2019 is not pinned "
+        "(the kit pins 2023)"
+    ) in err

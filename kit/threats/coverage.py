@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from kit.errors import Hint, Problem
 from kit.threats.library import Library
 from kit.threats.taxonomy import Item, Taxonomies, Taxonomy
 
@@ -77,6 +78,33 @@ def coverage(library: Library, taxonomies: Taxonomies) -> Coverage:
         out.mitigations[tax.key] = [
             Row(tax, item, tuple(used.get(item.id, ()))) for item in tax.mitigations
         ]
+    return out
+
+
+def unknown_references(library: Library, taxonomies: Taxonomies) -> list[Problem]:
+    """A located problem for every reference to an ID no pinned taxonomy edition lists: the
+    threat file, the line of the reference's `id`, the pinned editions, the closest ID."""
+    from kit.model import yamlio
+
+    out = []
+    for tid, taxonomy, edition, item in coverage(library, taxonomies).unknown:
+        file = library.sources[f"threat:{tid}"]
+        doc = yamlio.load_file(file)
+        refs = doc.data.get("references") or []
+        i = next(
+            (k for k, r in enumerate(refs) if isinstance(r, dict) and str(r.get("id")) == item),
+            0,
+        )
+        tax = taxonomies.get(taxonomy, edition)
+        if tax is None:
+            pinned = [t.edition for t in taxonomies.taxonomies if t.id == taxonomy]
+            message = f"{taxonomy} {edition} is not pinned (the kit pins {', '.join(pinned)})"
+            where, hint = ("references", i, "edition"), None
+        else:
+            message = f"{taxonomy} {edition} lists no '{item}'"
+            where = ("references", i, "id")
+            hint = Hint(item, [x.id for x in tax.items])
+        out.append(Problem(file, doc.line(where), f"references[{i}].{where[-1]}", message, hint))
     return out
 
 
