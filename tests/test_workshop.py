@@ -702,3 +702,20 @@ def test_the_controls_tab_is_updated_in_place_and_follows_undo_without_editing(s
     assert toggle.value == "planned"  # shown as it stands again...
     assert len(session.history) == edits - 1  # ...without that being taken for a click
     assert session.control_status("rate-limiting", "score-api") == "planned"
+
+
+def test_a_files_indentation_is_found_from_its_first_lines_whatever_its_style(tmp_path):
+    """The round trip keeps a file's own indentation: each style is told apart (a dump that
+    differs stops at its first different line), and a file no style reproduces is marked so."""
+    from kit.model.roundtrip import _INDENTS, YamlFile, dump
+
+    _, doc = YamlFile.read(examples()["support-assistant"])
+    for indent in _INDENTS:
+        path = tmp_path / f"styled-{'-'.join(map(str, indent))}.yaml"
+        path.write_text(dump(doc, indent))
+        found, _ = YamlFile.read(path)
+        assert found.reproduced and dump(doc, found.indent) == path.read_text()
+    odd = tmp_path / "odd.yaml"
+    odd.write_text(dump(doc, _INDENTS[0]).replace("assets:\n", "assets:    \n", 1))
+    found, _ = YamlFile.read(odd)
+    assert not found.reproduced

@@ -53,9 +53,39 @@ class YamlFile:
         text, newline = read_text(path)
         doc = make_yaml(_INDENTS[0]).load(text)
         for indent in _INDENTS:
-            if dump(doc, indent) == text:
+            if _reproduces(doc, indent, text):
                 return cls(path, text, newline, indent, True), doc
         return cls(path, text, newline, _INDENTS[0], False), doc
+
+
+class _Differs(Exception):
+    pass
+
+
+class _Matching(io.StringIO):
+    """A stream that compares what is written with `text` as it comes, and stops the dump at
+    the first difference: a wrong indentation is told from its first lines, not a whole dump."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text, self.at = text, 0
+
+    def write(self, s: str) -> int:
+        end = self.at + len(s)
+        if self.text[self.at : end] != s:
+            raise _Differs
+        self.at = end
+        return len(s)
+
+
+def _reproduces(doc, indent: tuple[int, int, int], text: str) -> bool:
+    """Whether dumping `doc` with `indent` gives back `text` exactly."""
+    out = _Matching(text)
+    try:
+        make_yaml(indent).dump(doc, out)
+    except _Differs:
+        return False
+    return out.at == len(text)
 
 
 def read_text(path: Path) -> tuple[str, str]:
