@@ -334,20 +334,24 @@ def by_provision(df: pd.DataFrame) -> pd.DataFrame:
     the roles held is "not applicable" with scope "role not bound"."""
     catalogue = load_catalogue()
     involves = {p.id: ", ".join(p.involves) for p in catalogue.provisions}
+    groups: dict[str, list[dict]] = {}  # by provision, in the table's order (plain Python: a
+    for row in df.to_dict("records"):  # portfolio rolls up thousands of tables)
+        groups.setdefault(row["provision"], []).append(row)
     lines = []
-    for pid, rows in df.groupby("provision", sort=False):
-        bound = rows[rows["scope"] != NOT_BOUND]
-        worst = (bound if len(bound) else rows).sort_values("status_rank", kind="stable").iloc[0]
-        first = rows.iloc[0]
+    for pid, rows in groups.items():
+        bound = [r for r in rows if r["scope"] != NOT_BOUND]
+        worst = min(bound or rows, key=lambda r: r["status_rank"])  # the first of the worst
         lines.append(
             {
-                **{k: first[k] for k in ABOUT},
-                "roles": ", ".join(bound["role"]),
+                **{k: rows[0][k] for k in ABOUT},
+                "roles": ", ".join(r["role"] for r in bound),
                 "involves": involves.get(pid, ""),
                 "status": worst["status"],
                 "status_rank": worst["status_rank"],
                 "scope": worst["scope"],
-                "source": "+".join(dict.fromkeys(bound["source"])) if len(bound) else NO_SOURCE,
+                "source": "+".join(dict.fromkeys(r["source"] for r in bound))
+                if bound
+                else NO_SOURCE,
                 "reason": worst["reason"]
                 if len(bound) <= 1
                 else f"{worst['role']}: {worst['reason']}",
