@@ -197,3 +197,17 @@ def test_a_graph_too_big_for_a4_prints_on_an_a3_page_with_its_heading(tmp_path):
     assert (round(page.mediabox.width), round(page.mediabox.height)) == a3_landscape
     flows = len(list(build(synth.synthetic_system(60)).edges()))
     assert page.get_contents().get_data().count(b" c\n") >= flows
+
+
+def test_table_cells_break_at_word_ends_never_inside_a_status_word():
+    from kit.export.report import decorate_table_html
+
+    table = (
+        "<table><thead><tr><th>roles</th><th>status</th></tr></thead><tbody>"
+        "<tr><td>developer, system_operator</td><td>not applicable</td></tr>"
+        '<tr><td><a href="x_y">data_custodian</a></td><td>partial</td></tr></tbody></table>'
+    )
+    html = decorate_table_html(table)
+    assert "system_<wbr>operator" in html and "data_<wbr>custodian" in html
+    assert 'href="x_y"' in html  # inside a tag: untouched
+    assert '<td class="v-not-applicable">not applicable</td>' in html

@@ -55,6 +55,7 @@ _COLOURED = (*BANDS, *STATUSES, *sorted(OPEN_ACTIONS))
 _TD_WORD = re.compile(r"<td>(" + "|".join(re.escape(w) for w in _COLOURED) + r")</td>")
 # A run of plain characters long enough to overflow a narrow column (entities left whole).
 _LONG_TOKEN = re.compile(r"[^\s<>&;]{25,}")
+_SNAKE = re.compile(r"(?<=[A-Za-z0-9])_(?=[A-Za-z0-9])")  # system_operator: may break after _
 WIDE_COLUMNS = 16  # beyond this a table is left out of the printed report, with a note
 _TITLE_BLOCK = re.compile(r"""<table class=["']saikit-title["']""")
 
@@ -416,14 +417,17 @@ def decorate_table_html(text: str) -> str:
 
 
 def _break_long_tokens(text: str) -> str:
-    """`<wbr>` inside long tokens of text nodes (never inside tags or style elements)."""
+    """`<wbr>` inside long tokens of text nodes, and after the underscore of a snake_case name
+    (never inside tags or style elements)."""
     out, in_style = [], False
     for part in re.split(r"(<[^>]*>)", text):
         if part.startswith("<"):
             in_style = part.lower().startswith("<style") or (in_style and part != "</style>")
             out.append(part)
         else:
-            out.append(part if in_style else _LONG_TOKEN.sub(_break_token, part))
+            out.append(
+                part if in_style else _SNAKE.sub("_<wbr>", _LONG_TOKEN.sub(_break_token, part))
+            )
     return "".join(out)
 
 
