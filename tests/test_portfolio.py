@@ -245,3 +245,28 @@ def test_a_file_is_read_again_for_its_id_only_when_its_bytes_changed(tmp_path):
     path.write_text(MINIMAL.replace("id: tiny", "id: tiny-2"))
     [(_, system_id, _, _)], _ = _identify([path], recorded)
     assert system_id == "tiny-2"
+
+
+def test_a_big_portfolio_goes_out_in_batches_and_comes_back_whole_and_in_order():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kit.portfolio.engine import MAX_BATCH, MIN_TASKS, batch_size, run_each
+
+    assert batch_size(3) == 1 and batch_size(2 * MIN_TASKS - 1) == 1
+    assert batch_size(1000) == MAX_BATCH and batch_size(250) == 5
+    submitted, seen = [], []
+
+    class Counting(ThreadPoolExecutor):
+        def submit(self, fn, *args, **kwargs):
+            submitted.append(len(args[1]))  # the batch
+            return super().submit(fn, *args, **kwargs)
+
+    with Counting(max_workers=3) as pool:
+        rows = run_each(pool, _row_of, range(251), 10, on_done=seen.append)
+    assert rows == [{"item": i, "plus": i + 10} for i in range(251)]
+    assert sorted(r["item"] for r in seen) == list(range(251))
+    assert len(submitted) == 51 and set(submitted) == {5, 1}
+
+
+def _row_of(item: int, plus: int) -> dict:
+    return {"item": item, "plus": item + plus}
