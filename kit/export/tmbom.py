@@ -67,6 +67,17 @@ def tmbom(source: Source) -> dict:
     worst = max((a.criticality for a in model.assets), key=list(CRITICALITY).index)
     sensitivity = sorted({x for a in model.assets for x in SENSITIVITY.get(a.sensitivity, [])})
     zone = {a.id: zone_id(a.exposure) for a in model.assets}
+
+    def element(a, **fields) -> dict:
+        """An actor, component or data store: its names, `fields`, and its trust zone."""
+        return {
+            "symbolic_name": names[a.id],
+            "title": a.name or a.id,
+            "description": a.description or "",
+            **fields,
+            "trust_zone": zone[a.id],
+        }
+
     flows = _unique(
         {
             flow_id(f.source, f.kind, f.target): name(flow_id(f.source, f.kind, f.target))
@@ -106,34 +117,11 @@ def tmbom(source: Source) -> dict:
                 }
             )
         ],
-        "actors": [
-            {
-                "symbolic_name": names[a.id],
-                "title": a.name or a.id,
-                "description": a.description or "",
-                "type": "user",
-                "trust_zone": zone[a.id],
-            }
-            for a in model.assets
-            if kind_of[a.id] == "actor"
-        ],
-        "components": [
-            {
-                "symbolic_name": names[a.id],
-                "title": a.name or a.id,
-                "description": a.description or "",
-                "trust_zone": zone[a.id],
-            }
-            for a in model.assets
-            if kind_of[a.id] == "component"
-        ],
+        "actors": [element(a, type="user") for a in model.assets if kind_of[a.id] == "actor"],
+        "components": [element(a) for a in model.assets if kind_of[a.id] == "component"],
         "data_stores": [
             {
-                "symbolic_name": names[a.id],
-                "title": a.name or a.id,
-                "description": a.description or "",
-                "type": DATA_STORES[a.type],
-                "trust_zone": zone[a.id],
+                **element(a, type=DATA_STORES[a.type]),
                 **({"vendor": a.provider} if a.provider else {}),
             }
             for a in model.assets
