@@ -205,7 +205,7 @@ LABEL_PT = 9  # asset labels; every text is at least this size at the picture's 
 # neighbours, so a label may reach over the next column's gap without meeting its labels.
 NODE_AREA, RING_AREA = 230, 500  # marker areas (pt²) of a node and of its inventory-gap ring
 NODE_R_IN = math.sqrt(RING_AREA) / 2 / 72  # radius of a node with its ring
-LABEL_DROP_IN = NODE_R_IN + 0.02  # from a node's centre to the top of its label
+LABEL_DROP_IN = NODE_R_IN + 0.04  # from a node's centre to the top of its label
 MIN_STEP_IN = 0.7  # between neighbouring columns: room for a flow to show its direction
 CLEAR_IN = 0.12  # between a label and a node beside it
 APART_IN = 0.3  # between two labels side by side, so each reads as its own name
@@ -230,7 +230,7 @@ def print_page(width_in: float, height_in: float) -> str:
             continue  # wider than portrait text: turned, never shrunk
         if min(1.0, w / width_in, h / height_in) >= PRINT_SCALE:
             return page
-    return "a3-landscape"
+    return list(PRINT_PAGES)[-1]
 
 
 def draw_graph(
@@ -375,7 +375,7 @@ def _draw_assets(title, nodes, edges, gapped, spof) -> Figure:
         # One line, never broken, on an opaque box drawn over the flows: no flow crosses it.
         ax.text(
             xy[n][0],
-            xy[n][1] - LABEL_DROP_IN,
+            xy[n][1] - g.drop,
             n,
             ha="center",
             va="top",
@@ -441,7 +441,7 @@ def _draw_aggregate(title, assets, flows, sizes, gapped, exposed, between, withi
             )
         ax.text(
             x,
-            y - max(LABEL_DROP_IN, radius + 0.04),
+            y - g.drop,
             texts[t],
             ha="center",
             va="top",
@@ -525,21 +525,22 @@ class Geometry:
 
     xy: dict
     xs: list
+    drop: float  # from a node's centre to the top of its label
     left: float
     right: float
     top: float
     bottom: float
-    band_names: float = 0.3
 
-    @property
-    def size(self) -> tuple[float, float]:
-        """(width, height) of the whole picture: the drawing, the legend, the title."""
-        return self.right - self.left + LEGEND_IN + 0.3, self.top - self.bottom + TITLE_IN + 0.2
+    def size(self, title_lines: int = 2) -> tuple[float, float]:
+        """(width, height) of the whole picture: the drawing, the legend at its right, and
+        the title above it (name and counts: two lines, unless a long name wraps)."""
+        title_in = title_lines * 11 * 1.3 / 72 + 0.15  # 11 pt lines
+        return self.right - self.left + LEGEND_IN + 0.3, self.top - self.bottom + title_in + 0.2
 
 
 LEGEND_IN = 2.1  # the legend's column, right of the drawing
 LEGEND_ROW_IN = 0.21  # one entry of the legend, at 9 pt
-TITLE_IN = 0.55  # two lines of title above the drawing (more when a long name wraps)
+BAND_NAMES_IN = 0.3  # the strip along the drawing's top where the bands are named
 
 
 def _geometry(pos, labels: dict, radius: float, legend_rows: int) -> Geometry:
@@ -564,10 +565,13 @@ def _geometry(pos, labels: dict, radius: float, legend_rows: int) -> Geometry:
     return Geometry(
         xy,
         xs,
+        drop,
         left=min(x - r for x, r in zip(xs, reach, strict=True)) - 0.08,
         right=max(x + r for x, r in zip(xs, reach, strict=True)) + 0.08,
-        top=max(ys) + radius + 0.3,
-        bottom=min(min(ys) - drop - tallest_label - 0.08, max(ys) + radius + 0.3 - legend_in),
+        top=max(ys) + radius + BAND_NAMES_IN,
+        bottom=min(
+            min(ys) - drop - tallest_label - 0.08, max(ys) + radius + BAND_NAMES_IN - legend_in
+        ),
     )
 
 
@@ -579,7 +583,7 @@ def _fit_to_print(pos, labels: dict, radius: float, legend_rows: int) -> tuple[d
     for rows in range(tallest, (tallest + 1) // 2 - 1, -1):
         split = _split_columns(pos, rows)
         geometry = _geometry(split, labels, radius, legend_rows)
-        width, height = geometry.size
+        width, height = geometry.size()
         scale = min(1.0, PRINT_BOX_IN[0] / width, PRINT_BOX_IN[1] / height)
         if best is None or scale > best[0] + 0.01:
             best = (scale, split, geometry)
@@ -601,13 +605,12 @@ def _split_columns(pos: dict, rows: int) -> dict:
 def _canvas(pos, nodes, title, subtitle, g: Geometry):
     """A figure and its axes (one data unit an inch) for geometry `g`: the title above, the
     legend's column at the right, the bands shaded and named."""
-    fig = Picture(figsize=g.size)
+    fig = Picture(figsize=g.size())
     ax = fig.add_axes((0, 0, 1, 1))
     heading = fig.headline(f"{title}\n{subtitle}", ax, fontsize=11, loc="left")
-    title_in = max(TITLE_IN, (heading.get_text().count("\n") + 1) * 11 * 1.3 / 72 + 0.15)
-    height = g.top - g.bottom
-    fig.set_size_inches(g.size[0], height + title_in + 0.2)
+    fig.set_size_inches(g.size(heading.get_text().count("\n") + 1))  # folded to the width
     w, h = fig.get_size_inches()
+    height = g.top - g.bottom
     ax.set_position((0.15 / w, 0.1 / h, (g.right - g.left) / w, height / h))
     ax.set_xlim(g.left, g.right)
     ax.set_ylim(g.top - height, g.top)
@@ -620,7 +623,7 @@ def _canvas(pos, nodes, title, subtitle, g: Geometry):
         first, last = min(cs), max(cs)
         ax.text(
             (xs[first] + xs[last]) / 2,
-            g.top - g.band_names + 0.05,
+            g.top - BAND_NAMES_IN + 0.05,
             LAYERS[b],
             ha="center",
             va="bottom",

@@ -101,8 +101,8 @@ def format_value(value) -> str:
         return ", ".join(str(v) for v in value)
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, dict) and {"requests", "per"} <= set(value):  # a rate limit's figure
+    if hasattr(value, "model_dump"):  # a rate limit's figure, as the model holds it
+        value = value.model_dump()
+    if isinstance(value, dict) and {"requests", "per"} <= set(value):  # as parse_value gives it
         return f"{value['requests']}/{value['per']}"
-    if hasattr(value, "requests") and hasattr(value, "per"):
-        return f"{value.requests}/{value.per}"
     return str(value)
